@@ -1,0 +1,63 @@
+"""Argument helpers shared by subcommands: existing-file checks, seed lists, progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Iterable, TypeVar
+
+from gan_core.errors import BadFileError, BadInputError
+
+T = TypeVar("T")
+
+
+def existing_file(path: str | Path, flag: str) -> Path:
+    """The path if it is a readable file; otherwise a BadFileError naming the flag."""
+    p = Path(path)
+    if not p.exists():
+        raise BadFileError(f"{flag} {p}: no such file")
+    if not p.is_file():
+        raise BadFileError(f"{flag} {p}: not a file")
+    return p
+
+
+def parse_int_list(text: str, flag: str = "--seeds") -> list[int]:
+    """'0,3-5' -> [0, 3, 4, 5] (stylegan3's seed lists); non-negative integers."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "-" in part:
+                a, b = part.split("-", 1)
+                out.extend(range(int(a), int(b) + 1))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise BadInputError(f"{flag}: expected integers like '0,3-7', got {text!r}") from None
+    if not out:
+        raise BadInputError(f"{flag}: empty list")
+    return out
+
+
+def class_list(text: str | None) -> list[str] | None:
+    """'chair,sofa' -> ['chair', 'sofa']; None or '' -> None (all classes)."""
+    if not text:
+        return None
+    return [c.strip() for c in text.split(",") if c.strip()] or None
+
+
+def progress(iterable: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it") -> Iterable[T]:
+    """A tqdm progress bar on stderr, silent when stderr is not a terminal and GAN3D_PROGRESS is unset."""
+    import os
+
+    from tqdm import tqdm
+
+    disable = not (sys.stderr.isatty() or os.environ.get("GAN3D_PROGRESS"))
+    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, disable=disable, dynamic_ncols=True)
+
+
+def add_device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

@@ -1,0 +1,178 @@
+"""Voxel datasets over the two documented layouts.
+
+* ``.npz``: arrays ``voxels`` (N, R, R, R) uint8 in {0, 1}, ``labels`` (N,) int64, ``classes`` (C,) str.
+  Read whole into memory (npz cannot be memory-mapped); fine up to a few GB.
+* ``.h5`` / ``.hdf5``: the same three datasets, ``voxels`` chunked one shape per chunk; read lazily, a batch
+  at a time, so sets larger than RAM train with flat memory.
+
+Axis 2 is up. Occupancy is 1 inside the shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from gan_core.data.resample import resample
+from gan_core.errors import BadFileError, BadInputError
+
+H5_SUFFIXES = (".h5", ".hdf5")
+
+
+class VoxelDataset:
+    """A labelled set of voxel grids, optionally filtered by class, limited, and resampled.
+
+    Parameters
+    ----------
+    path : npz or HDF5 file in the layout above.
+    classes : keep only these class names (None keeps all).
+    limit : keep at most this many shapes (the first ones after class filtering).
+    resolution : resample every grid to this size (e.g. 64 from 32); None keeps the stored one.
+
+    ``read(indices)`` returns uint8 grids (B, R, R, R); ``labels`` holds the labels of the kept shapes as
+    indices into ``class_names`` (the file's full list, so labels stay comparable across filters).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        classes: Sequence[str] | None = None,
+        limit: int | None = None,
+        resolution: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise BadFileError(f"{self.path}: no such file")
+        self._h5 = None
+        self._voxels: np.ndarray | None = None
+        suffix = self.path.suffix.lower()
+        if suffix == ".npz":
+            labels, class_names, stored_res = self._open_npz()
+        elif suffix in H5_SUFFIXES:
+            labels, class_names, stored_res = self._open_h5()
+        else:
+            raise BadFileError(f"{self.path}: unknown dataset format {suffix!r}; use .npz or .h5")
+        self.class_names: list[str] = class_names
+        self.stored_resolution = stored_res
+        self.resolution = int(resolution or stored_res)
+        if self.resolution not in (16, 32, 64, 128):
+            raise BadInputError(f"resolution must be 16, 32, 64 or 128, got {self.resolution}")
+        keep = np.arange(len(labels))
+        if classes:
+            unknown = [c for c in classes if c not in class_names]
+            if unknown:
+                raise BadInputError(f"unknown class {unknown[0]!r} in {self.path.name}; known: {', '.join(class_names)}")
+            wanted = [class_names.index(c) for c in classes]
+            keep = keep[np.isin(labels, wanted)]
+        if limit is not None:
+            if limit < 1:
+                raise BadInputError(f"--limit must be >= 1, got {limit}")
+            keep = keep[:limit]
+        if len(keep) == 0:
+            raise BadInputError(f"{self.path.name}: no shapes left after filtering")
+        self.indices = keep  # rows of the file
+        self.labels = labels[keep].astype(np.int64)
+        self.classes = list(classes) if classes else None
+        self.limit = limit
+
+    # -- opening -------------------------------------------------------------------------------------------
+    def _open_npz(self) -> tuple[np.ndarray, list[str], int]:
+        try:
+            with np.load(self.path, allow_pickle=False) as f:
+                if "voxels" not in f.files:
+                    raise BadFileError(f"{self.path}: npz has no 'voxels' array (has: {', '.join(f.files)})")
+                vox = f["voxels"]
+                n = len(vox)
+                labels = f["labels"] if "labels" in f.files else np.zeros(n, np.int64)
+                classes = [str(c) for c in f["classes"]] if "classes" in f.files else ["shape"]
+        except BadFileError:
+            raise
+        except Exception as e:  # zipfile.BadZipFile, ValueError (pickled objects), OSError, EOFError
+            raise BadFileError(f"{self.path}: not a readable npz file ({type(e).__name__}: {e})") from None
+        self._voxels = _check_voxels(vox, self.path)
+        return _check_labels(labels, classes, n, self.path), classes, vox.shape[1]
+
+    def _open_h5(self) -> tuple[np.ndarray, list[str], int]:
+        import h5py
+
+        try:
+            h5 = h5py.File(self.path, "r")
+        except OSError as e:
+            raise BadFileError(f"{self.path}: not a readable HDF5 file ({e})") from None
+        if "voxels" not in h5:
+            h5.close()
+            raise BadFileError(f"{self.path}: HDF5 file has no 'voxels' dataset")
+        vox = h5["voxels"]
+        if vox.ndim != 4 or not (vox.shape[1] == vox.shape[2] == vox.shape[3]):
+            h5.close()
+            raise BadFileError(f"{self.path}: 'voxels' must be (N, R, R, R), got {vox.shape}")
+        n = vox.shape[0]
+        labels = h5["labels"][()] if "labels" in h5 else np.zeros(n, np.int64)
+        if "classes" in h5:
+            classes = [c.decode() if isinstance(c, bytes) else str(c) for c in h5["classes"][()]]
+        else:
+            classes = ["shape"]
+        self._h5 = h5
+        return _check_labels(labels, classes, n, self.path), classes, vox.shape[1]
+
+    # -- access --------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def read(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Grids at ``positions`` (0 <= p < len(self)) as uint8 (B, R, R, R) in {0, 1}, in the given order."""
+        pos = np.asarray(positions, dtype=np.int64)
+        rows = self.indices[pos]
+        if self._voxels is not None:
+            vox = self._voxels[rows]
+        else:
+            # h5py wants increasing, unique indices: read sorted, then restore the requested order.
+            uniq, inverse = np.unique(rows, return_inverse=True)
+            vox = self._h5["voxels"][uniq][inverse]  # type: ignore[index]
+        vox = (vox > 0).astype(np.uint8)
+        if self.resolution != self.stored_resolution:
+            vox = resample(vox, self.resolution)
+        return vox
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        return self.read([i])[0], int(self.labels[i])
+
+    def content_hash(self) -> str:
+        """sha256 of the file plus the selection: a checkpoint records it to notice a changed data set."""
+        h = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        h.update(repr((self.classes, self.limit, self.resolution)).encode())
+        return h.hexdigest()
+
+    def close(self) -> None:
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
+
+    def __repr__(self) -> str:
+        return f"VoxelDataset({self.path.name!r}, n={len(self)}, resolution={self.resolution})"
+
+
+def _check_voxels(vox: np.ndarray, path: Path) -> np.ndarray:
+    if vox.ndim != 4 or not (vox.shape[1] == vox.shape[2] == vox.shape[3]):
+        raise BadFileError(f"{path}: 'voxels' must be (N, R, R, R), got shape {vox.shape}")
+    if vox.dtype.kind not in "biuf":
+        raise BadFileError(f"{path}: 'voxels' must be numeric, got dtype {vox.dtype}")
+    if vox.dtype.kind == "f" and not np.isfinite(vox).all():
+        raise BadFileError(f"{path}: 'voxels' contains NaN or Inf")
+    return vox
+
+
+def _check_labels(labels: np.ndarray, classes: list[str], n: int, path: Path) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != (n,) or labels.dtype.kind not in "iu":
+        raise BadFileError(f"{path}: 'labels' must be {n} integers, got shape {labels.shape} dtype {labels.dtype}")
+    if n and (labels.min() < 0 or labels.max() >= len(classes)):
+        raise BadFileError(f"{path}: labels must index 'classes' (0..{len(classes) - 1})")
+    return labels.astype(np.int64)
