@@ -55,6 +55,10 @@ class Profile:
                 f"profile {self.name!r}: resolution {self.resolution} needs {int(n)} channel entries "
                 f"for G and D, got {len(self.g_channels)} and {len(self.d_channels)}"
             )
+        if self.e_channels[-1] != 2 * self.z_dim:
+            raise BadInputError(f"profile {self.name!r}: the encoder's last layer must give 2 * z_dim channels")
+        if not (len(self.e_kernels) == len(self.e_strides) == len(self.e_channels)):
+            raise BadInputError(f"profile {self.name!r}: e_kernels, e_strides and e_channels differ in length")
         if self.z_prior not in ("normal", "uniform"):
             raise BadInputError(f"profile {self.name!r}: z_prior must be 'normal' or 'uniform'")
 
@@ -106,11 +110,12 @@ PROFILES: dict[str, Profile] = {
             resolution=16,
             g_channels=(32, 16),
             d_channels=(16, 32),
+            z_dim=32,
             batch_size=8,
             image_size=64,
-            e_kernels=(5, 3, 3, 3, 2),
+            e_kernels=(5, 3, 3, 3, 4),
             e_strides=(2, 2, 2, 2, 1),
-            e_channels=(8, 16, 32, 32, 32),
+            e_channels=(8, 16, 32, 32, 64),
             description="a toy size for tests and smoke runs (seconds on a CPU)",
         ),
     ]

@@ -61,3 +61,41 @@ def progress(iterable: Iterable[T], *, total: int | None = None, desc: str = "",
 
 def add_device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--checkpoint / --model / --device / --precision, shared by every command that runs a model."""
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file or bundled model name (default: the bundled default model)")
+    add_device_args(p)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="inference precision (auto: bf16 on CPU and recent GPUs)")
+
+
+def load_model_from_args(args: argparse.Namespace):  # -> gan_core.runtime.Model
+    from gan_core.runtime import load_model
+
+    if args.checkpoint and not Path(args.checkpoint).exists() and str(args.checkpoint).endswith(".pt"):
+        raise BadFileError(f"--checkpoint {args.checkpoint}: no such file")
+    return load_model(args.checkpoint, device=args.device, precision=args.precision)
+
+
+def write_shapes(out: Path, occupancy, z, *, level: float = 0.5, meshes: str | None = None, fmt: str = "stl",
+                 probabilities: bool = False, model=None, **extra) -> None:
+    """Write generated shapes: an npz (voxels uint8, z, extras) and optionally one mesh per shape."""
+    import numpy as np
+
+    from gan_core.io_utils import save_voxel_npz
+
+    if out.suffix.lower() != ".npz":
+        raise BadInputError(f"--out must end in .npz, got {out.name}")
+    arrays = {"z": np.asarray(z, np.float32), **extra}
+    if probabilities:
+        arrays["probabilities"] = np.asarray(occupancy, np.float16)
+    save_voxel_npz(out, (np.asarray(occupancy) > level).astype(np.uint8), **arrays)
+    if meshes:
+        from gan_core.mesh import export_mesh, voxels_to_mesh
+
+        d = Path(meshes)
+        for i, grid in enumerate(progress(occupancy, total=len(occupancy), desc="meshing", unit="shape")):
+            export_mesh(voxels_to_mesh(grid, level=level), d / f"{out.stem}_{i:04d}.{fmt}")

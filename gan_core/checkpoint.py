@@ -1,0 +1,137 @@
+"""The one checkpoint format, used by training, the runtime, the CLI, the app and the bundled assets.
+
+A checkpoint is a ``torch.save`` dict of tensors and plain values only (so ``torch.load(weights_only=True)``
+reads it, and a checkpoint can never run code):
+
+    format "gan3d-checkpoint", version 1, kind "gan" | "vaegan",
+    profile (Profile.to_dict()), generator / discriminator / encoder (state dicts, any may be absent),
+    optimizers {name: state dict} (training checkpoints only), state {epoch, step, ...},
+    rng {name: ByteTensor}, data_hash, meta {command, created, ...}
+
+Files are written atomically: a killed writer leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan_core.config import Profile
+from gan_core.errors import BadCheckpointError, ProfileMismatchError
+from gan_core.io_utils import atomic_path
+
+log = logging.getLogger(__name__)
+
+FORMAT = "gan3d-checkpoint"
+VERSION = 1
+MODEL_KEYS = ("generator", "discriminator", "encoder")
+
+
+def save_checkpoint(
+    path: str | Path,
+    *,
+    profile: Profile,
+    kind: str = "gan",
+    models: dict[str, nn.Module] | None = None,
+    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+    state: dict[str, Any] | None = None,
+    rng: dict[str, torch.Tensor] | None = None,
+    data_hash: str = "",
+    meta: dict[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Write a checkpoint atomically. ``half`` stores floating weights as fp16 (for compact assets)."""
+    ckpt: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": kind,
+        "profile": profile.to_dict(),
+        "state": dict(state or {}),
+        "rng": dict(rng or {}),
+        "data_hash": data_hash,
+        "meta": {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "torch": str(torch.__version__), **(meta or {})},
+    }
+    for name, model in (models or {}).items():
+        if name not in MODEL_KEYS:
+            raise ValueError(f"unknown model key {name!r}")
+        sd = _unwrap(model).state_dict()
+        if half:
+            sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+        ckpt[name] = {k: v.detach().cpu() for k, v in sd.items()}
+    if optimizers:
+        ckpt["optimizers"] = {k: o.state_dict() for k, o in optimizers.items()}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and validate a checkpoint; any problem is a BadCheckpointError that names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadCheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
+        raise BadCheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated: {_short(e)})") from None
+    except Exception as e:  # pickle.UnpicklingError for foreign / code-carrying pickles, among others
+        raise BadCheckpointError(f"{path}: refused to load ({type(e).__name__}: {_short(e)})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise BadCheckpointError(f"{path}: not a gan3d checkpoint (no '{FORMAT}' marker)")
+    if not isinstance(ckpt.get("version"), int) or ckpt["version"] > VERSION:
+        raise BadCheckpointError(f"{path}: checkpoint version {ckpt.get('version')} is newer than this gan3d supports")
+    if not isinstance(ckpt.get("profile"), dict):
+        raise BadCheckpointError(f"{path}: checkpoint has no profile")
+    try:
+        ckpt["profile"] = Profile.from_dict(ckpt["profile"])
+    except Exception as e:
+        raise BadCheckpointError(f"{path}: stored profile is invalid ({e})") from None
+    if not any(k in ckpt for k in MODEL_KEYS):
+        raise BadCheckpointError(f"{path}: checkpoint holds no model weights")
+    ckpt["path"] = str(path)
+    return ckpt
+
+
+def load_weights(model: nn.Module, ckpt: dict[str, Any], key: str) -> nn.Module:
+    """Load ``ckpt[key]`` into ``model`` (fp16 weights are cast up); a shape mismatch is a clear error."""
+    if key not in ckpt:
+        raise BadCheckpointError(f"{ckpt.get('path', 'checkpoint')}: has no {key} weights")
+    target = _unwrap(model)
+    ref = target.state_dict()
+    sd = {k: v.to(ref[k].dtype) if k in ref and v.is_floating_point() else v for k, v in ckpt[key].items()}
+    try:
+        target.load_state_dict(sd)
+    except RuntimeError as e:
+        raise ProfileMismatchError(
+            f"{ckpt.get('path', 'checkpoint')}: {key} weights do not fit profile {ckpt['profile'].name!r} ({_short(e)})"
+        ) from None
+    return model
+
+
+def weights_hash(ckpt: dict[str, Any], key: str = "discriminator") -> str:
+    """A short hash of one network's weights: feature banks record it to refuse a different checkpoint."""
+    h = hashlib.sha256()
+    sd = ckpt.get(key)
+    if sd is None:
+        raise BadCheckpointError(f"{ckpt.get('path', 'checkpoint')}: has no {key} weights")
+    for k in sorted(sd):
+        h.update(k.encode())
+        h.update(sd[k].detach().cpu().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)
+
+
+def _short(e: BaseException, n: int = 160) -> str:
+    s = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return s if len(s) <= n else s[: n - 3] + "..."

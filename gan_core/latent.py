@@ -1,0 +1,157 @@
+"""Latent-space operations: seeded sampling, lerp / slerp paths, arithmetic, and projection of a voxel grid
+back to z (so a user's own or a training shape can be interpolated and combined like a generated one)."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gan_core.config import Profile
+from gan_core.errors import BadInputError
+
+
+def sample_z(
+    n: int, profile: Profile, *, seed: int | None = None, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``n`` latent vectors (n, z_dim) from the profile's prior (N(0, 1), or U[0, 1) as in the authors' release).
+
+    The same ``seed`` always gives the same vectors, on any device.
+    """
+    if n < 0:
+        raise BadInputError(f"number of samples must be >= 0, got {n}")
+    if generator is None:
+        generator = torch.Generator().manual_seed(int(seed) if seed is not None else torch.seed())
+    if profile.z_prior == "uniform":
+        return torch.rand(n, profile.z_dim, generator=generator)
+    return torch.randn(n, profile.z_dim, generator=generator)
+
+
+def check_z(z: np.ndarray | torch.Tensor, z_dim: int, what: str = "z") -> np.ndarray:
+    """Validate latent vectors: (z_dim,) or (N, z_dim), finite. Returns float32 (N, z_dim)."""
+    arr = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+    if arr.dtype.kind not in "fiu":
+        raise BadInputError(f"{what} must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.float32)
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != z_dim:
+        raise BadInputError(f"{what} must have shape (N, {z_dim}) or ({z_dim},), got {tuple(np.shape(z))}")
+    if not np.isfinite(arr).all():
+        raise BadInputError(f"{what} contains NaN or Inf")
+    return arr
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """Linear interpolation (1 - t) a + t b; ``t`` scalar or (T,) gives (z_dim,) or (T, z_dim)."""
+    t = np.asarray(t, dtype=np.float32)
+    return ((1 - t)[..., None] * a + t[..., None] * b).astype(np.float32) if t.ndim else ((1 - t) * a + t * b).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """Spherical interpolation: keeps the norm typical of a Gaussian prior all along the path, so middle
+    shapes are as crisp as the ends (lerp shrinks the norm and washes them out). Falls back to lerp
+    for (anti)parallel vectors."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na < 1e-8 or nb < 1e-8:
+        return lerp(a, b, t)
+    cos = np.clip(np.dot(a / na, b / nb), -1.0, 1.0)
+    omega = math.acos(cos)
+    if omega < 1e-4 or abs(omega - math.pi) < 1e-4:
+        return lerp(a, b, t)
+    t = np.asarray(t, dtype=np.float64)
+    s = math.sin(omega)
+    wa, wb = np.sin((1 - t) * omega) / s, np.sin(t * omega) / s
+    return (wa[..., None] * a + wb[..., None] * b).astype(np.float32) if t.ndim else (wa * a + wb * b).astype(np.float32)
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, t: float | np.ndarray, mode: str = "slerp") -> np.ndarray:
+    """lerp or slerp by name."""
+    if mode == "lerp":
+        return lerp(a, b, t)
+    if mode == "slerp":
+        return slerp(a, b, t)
+    raise BadInputError(f"unknown interpolation mode {mode!r}; use lerp or slerp")
+
+
+def path(a: np.ndarray, b: np.ndarray, steps: int, mode: str = "slerp") -> np.ndarray:
+    """``steps`` evenly spaced points from a to b inclusive: (steps, z_dim)."""
+    if steps < 2:
+        raise BadInputError(f"a path needs at least 2 steps, got {steps}")
+    return interpolate(a, b, np.linspace(0.0, 1.0, steps), mode)
+
+
+def keyframe_path(keys: Sequence[np.ndarray], steps_per_segment: int, mode: str = "slerp") -> np.ndarray:
+    """A path through 3 or more keyframes, segment by segment, without repeating the shared ends."""
+    if len(keys) < 2:
+        raise BadInputError("a keyframe path needs at least 2 keyframes")
+    out = [path(keys[i], keys[i + 1], steps_per_segment, mode)[: -1 if i < len(keys) - 2 else None]
+           for i in range(len(keys) - 1)]
+    return np.concatenate(out)
+
+
+def arithmetic(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+) -> np.ndarray:
+    """Shape arithmetic wa * a - wb * b + wc * c (the paper's "z_a - z_b + z_c")."""
+    wa, wb, wc = weights
+    return (wa * np.asarray(a) - wb * np.asarray(b) + wc * np.asarray(c)).astype(np.float32)
+
+
+def project(
+    generator: torch.nn.Module,
+    target: np.ndarray,
+    *,
+    steps: int = 200,
+    restarts: int = 4,
+    lr: float = 0.05,
+    prior_weight: float = 1e-3,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: "callable | None" = None,  # type: ignore[valid-type]
+) -> tuple[np.ndarray, float]:
+    """Find z with G(z) close to ``target`` (R, R, R) occupancy: Adam on a balanced binary cross-entropy
+    plus a small pull towards the prior, from ``restarts`` random starts run as one batch.
+
+    Returns (z (z_dim,), IoU of G(z) > 0.5 with the target).
+    """
+    profile = generator.profile
+    r = profile.resolution
+    tgt = np.asarray(target)
+    if tgt.shape != (r, r, r):
+        from gan_core.data.resample import resample
+
+        if tgt.ndim == 3 and tgt.shape[0] == tgt.shape[1] == tgt.shape[2]:
+            tgt = resample(tgt > 0.5, r)
+        else:
+            raise BadInputError(f"target must be a cubic grid ({r}, {r}, {r}), got {tgt.shape}")
+    device = torch.device(device)
+    was_training = generator.training
+    generator.eval()
+    y = torch.from_numpy((tgt > 0.5).astype(np.float32)).to(device)[None].expand(restarts, r, r, r)
+    pos = y.mean().clamp(1e-3, 0.5)
+    weight = torch.where(y > 0.5, 0.5 / pos, 0.5 / (1 - pos))  # balance thin shapes against empty space
+    z = sample_z(restarts, profile, seed=seed).to(device).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    for i in range(steps):
+        opt.zero_grad(set_to_none=True)
+        out = generator(z).clamp(1e-6, 1 - 1e-6)
+        bce = F.binary_cross_entropy(out, y, weight=weight, reduction="none").mean(dim=(1, 2, 3))
+        prior = (z.pow(2).mean(dim=1) if profile.z_prior == "normal" else ((z - 0.5).clamp(min=0) - 0.5).pow(2).mean(dim=1))
+        (bce + prior_weight * prior).sum().backward()
+        opt.step()
+        if progress is not None:
+            progress(i + 1, steps)
+    with torch.no_grad():
+        occ = generator(z) > 0.5
+        inter = (occ & (y > 0.5)).flatten(1).sum(1).float()
+        union = (occ | (y > 0.5)).flatten(1).sum(1).float().clamp(min=1)
+        iou = inter / union
+        best = int(iou.argmax())
+    generator.train(was_training)
+    return z[best].detach().cpu().numpy().astype(np.float32), float(iou[best])

@@ -1,0 +1,140 @@
+"""The paper's networks, built from a Profile: Generator, Discriminator (with feature taps), ImageEncoder.
+
+Shapes (paper64): z (N, 200) -> G -> (N, 64, 64, 64) in [0, 1]; voxels (N, 64, 64, 64) -> D -> (N,) in [0, 1];
+image (N, 3, 256, 256) -> E -> mean, logvar (N, 200) each.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_core.config import Profile
+
+
+def _init_weights(m: nn.Module) -> None:
+    """DCGAN initialisation: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02)."""
+    if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d, nn.Conv2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.BatchNorm3d, nn.BatchNorm2d)):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+class Generator(nn.Module):
+    """z -> occupancy grid: a 4^3 block from z, then ConvTranspose3d(k4, s2) doublings, BN + ReLU, sigmoid."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__()
+        self.profile = profile
+        ch = profile.g_channels
+        layers: list[nn.Module] = [
+            nn.ConvTranspose3d(profile.z_dim, ch[0], 4, 1, 0, bias=False), nn.BatchNorm3d(ch[0]), nn.ReLU(True)
+        ]
+        for a, b in zip(ch, ch[1:]):
+            layers += [nn.ConvTranspose3d(a, b, 4, 2, 1, bias=False), nn.BatchNorm3d(b), nn.ReLU(True)]
+        layers += [nn.ConvTranspose3d(ch[-1], 1, 4, 2, 1), nn.Sigmoid()]
+        self.net = nn.Sequential(*layers)
+        self.apply(_init_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        zd = self.profile.z_dim
+        assert z.ndim == 2 and z.shape[1] == zd, f"Generator expects z of shape (N, {zd}), got {tuple(z.shape)}"
+        x = self.net(z.view(z.shape[0], zd, 1, 1, 1))  # (N, 1, R, R, R)
+        return x[:, 0]  # (N, R, R, R)
+
+
+class Discriminator(nn.Module):
+    """Mirror of G: Conv3d(k4, s2) halvings with BN + LeakyReLU(0.2), then a 4^3 -> 1 conv.
+
+    ``forward`` gives the probability that each grid is real; ``logits`` the pre-sigmoid score (train with it,
+    it is stable in bf16); ``activations`` the output of every hidden block, for features.
+    """
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__()
+        self.profile = profile
+        ch = profile.d_channels
+        blocks = []
+        for a, b in zip((1,) + ch[:-1], ch):
+            blocks.append(nn.Sequential(nn.Conv3d(a, b, 4, 2, 1, bias=False), nn.BatchNorm3d(b), nn.LeakyReLU(0.2, True)))
+        self.blocks = nn.ModuleList(blocks)
+        self.head = nn.Conv3d(ch[-1], 1, 4, 1, 0)
+        self.apply(_init_weights)
+
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.profile.resolution
+        if x.ndim == 4:
+            x = x.unsqueeze(1)
+        assert x.ndim == 5 and tuple(x.shape[1:]) == (1, r, r, r), (
+            f"Discriminator expects voxels (N, {r}, {r}, {r}), got {tuple(x.shape)}"
+        )
+        return x
+
+    def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Outputs of each hidden block: paper64 gives (N,64,32^3), (N,128,16^3), (N,256,8^3), (N,512,4^3)."""
+        x = self._check(x)
+        out = []
+        for block in self.blocks:
+            x = block(x)
+            out.append(x)
+        return out
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._check(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x).flatten()  # (N,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(x))
+
+
+class ImageEncoder(nn.Module):
+    """Image -> q(z | y): five conv layers (paper: kernels 11,5,5,5,8; strides 4,2,2,2,1; BN + ReLU between),
+    the last giving 2 * z_dim channels at 1x1: the mean and log-variance of z."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__()
+        self.profile = profile
+        layers: list[nn.Module] = []
+        c_in, size = 3, profile.image_size
+        n = len(profile.e_kernels)
+        for i, (k, s, c) in enumerate(zip(profile.e_kernels, profile.e_strides, profile.e_channels)):
+            last = i == n - 1
+            pad = 0 if last else k // 2
+            layers.append(nn.Conv2d(c_in, c, k, s, pad, bias=last))
+            if not last:
+                layers += [nn.BatchNorm2d(c), nn.ReLU(True)]
+            size = (size + 2 * pad - k) // s + 1
+            c_in = c
+        if size != 1:
+            raise ValueError(f"profile {profile.name!r}: encoder ends at {size}x{size}, not 1x1; fix e_kernels")
+        self.net = nn.Sequential(*layers)
+        self.apply(_init_weights)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.profile.image_size
+        assert image.ndim == 4 and tuple(image.shape[1:]) == (3, s, s), (
+            f"ImageEncoder expects images (N, 3, {s}, {s}), got {tuple(image.shape)}"
+        )
+        out = self.net(image).flatten(1)  # (N, 2 * z_dim)
+        mean, logvar = out.chunk(2, dim=1)
+        return mean, logvar.clamp(-10.0, 10.0)
+
+
+def reparameterize(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mean + sigma * eps: differentiable sampling from q(z | y)."""
+    return mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+
+
+def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, 1)), summed over z and averaged over the batch (>= 0)."""
+    return (-0.5 * (1 + logvar - mean.pow(2) - logvar.exp()).sum(dim=1)).mean()
+
+
+def bce_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits.float(), torch.full_like(logits.float(), target))

@@ -1,0 +1,220 @@
+"""The service API the app and the CLI use: load a model (bundled, from a checkpoint, or untrained), sample z,
+generate shapes (batched, no_grad, mixed precision, cached by z), project shapes back to z.
+
+Nothing above this module (explorer/, commands/) touches training internals or builds networks itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from gan_core.checkpoint import load_checkpoint, load_weights
+from gan_core.config import Profile, get_profile
+from gan_core.device import autocast, autocast_dtype, describe, pick_device
+from gan_core.errors import BadCheckpointError, Gan3dError
+from gan_core.latent import check_z, project, sample_z
+from gan_core.models import Discriminator, Generator, ImageEncoder
+
+log = logging.getLogger(__name__)
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+REGISTRY = ASSETS_DIR / "models.json"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One entry of the bundled model registry (assets/models.json)."""
+
+    name: str
+    checkpoint: Path
+    description: str = ""
+    classes: tuple[str, ...] = ()
+    bank: Path | None = None
+    default: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def list_models(registry: Path = REGISTRY) -> list[ModelEntry]:
+    """The bundled models; an empty list when no registry is installed."""
+    if not registry.is_file():
+        return []
+    try:
+        doc = json.loads(registry.read_text(encoding="utf-8"))
+        out = []
+        for m in doc["models"]:
+            out.append(ModelEntry(
+                name=m["name"], checkpoint=registry.parent / m["checkpoint"], description=m.get("description", ""),
+                classes=tuple(m.get("classes", ())), bank=registry.parent / m["bank"] if m.get("bank") else None,
+                default=m["name"] == doc.get("default"),
+                extra={k: v for k, v in m.items() if k not in ("name", "checkpoint", "description", "classes", "bank")},
+            ))
+        return out
+    except (KeyError, TypeError, ValueError) as e:
+        raise BadCheckpointError(f"{registry}: malformed model registry ({e})") from None
+
+
+def find_model(name: str | None = None, *, need: str | None = None) -> ModelEntry:
+    """A bundled model by name, or the default one. ``need`` ("encoder", "bank") picks the default entry that
+    has that part. A clear error when nothing is bundled (train one with `gan3d train`)."""
+    models = list_models()
+    if not models:
+        raise Gan3dError("no bundled model is installed (assets/models.json missing); pass --checkpoint")
+    if name:
+        for m in models:
+            if m.name == name:
+                return m
+        raise Gan3dError(f"no bundled model named {name!r}; known: {', '.join(m.name for m in models)}")
+    candidates = [m for m in models if need is None or m.extra.get(need) or (need == "bank" and m.bank)]
+    if not candidates:
+        raise Gan3dError(f"no bundled model provides a {need}; pass --checkpoint")
+    return next((m for m in candidates if m.default), candidates[0])
+
+
+class Model:
+    """A loaded generator (and, when the checkpoint has them, discriminator and image encoder).
+
+    ``generate(z)`` is thread-safe; results are cached by z (LRU), so revisiting a slider position is free.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        ckpt: dict[str, Any] | None = None,
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+        batch_size: int = 32,
+        cache_size: int = 256,
+        name: str | None = None,
+    ) -> None:
+        self.profile = profile
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.amp_dtype = autocast_dtype(self.device, precision)
+        self.batch_size = batch_size
+        self.checkpoint_path = Path(ckpt["path"]) if ckpt and ckpt.get("path") else None
+        self.name = name or (self.checkpoint_path.stem if self.checkpoint_path else f"untrained {profile.name}")
+        self.meta: dict[str, Any] = dict(ckpt.get("meta", {})) if ckpt else {}
+        self._ckpt = ckpt
+        self.generator = self._build(Generator, "generator", required=ckpt is not None)
+        self.discriminator = self._build(Discriminator, "discriminator", required=False)
+        self.encoder = self._build(ImageEncoder, "encoder", required=False)
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self.last_generate_ms = 0.0
+
+    def _build(self, cls: type, key: str, required: bool) -> torch.nn.Module | None:
+        ck = self._ckpt
+        if ck is not None and key not in ck:
+            if required:
+                raise BadCheckpointError(f"{ck.get('path')}: has no {key} weights")
+            return None
+        if ck is None and key != "generator":
+            net = cls(self.profile)  # untrained, for tests and benchmarks
+        else:
+            net = cls(self.profile)
+            if ck is not None:
+                load_weights(net, ck, key)
+        fmt = torch.channels_last_3d if key != "encoder" and self.device.type == "cpu" else torch.contiguous_format
+        return net.to(self.device, memory_format=fmt).eval()
+
+    # -- public API ----------------------------------------------------------------------------------------
+    @property
+    def resolution(self) -> int:
+        return self.profile.resolution
+
+    @property
+    def device_name(self) -> str:
+        return describe(self.device)
+
+    @property
+    def key(self) -> str:
+        """Identifies the weights (for caches keyed by model)."""
+        return f"{self.checkpoint_path}:{id(self)}"
+
+    def sample_z(self, n: int, seed: int | None = None) -> np.ndarray:
+        """``n`` latent vectors (n, z_dim) float32 from the prior; the same seed gives the same vectors."""
+        return sample_z(n, self.profile, seed=seed).numpy()
+
+    @torch.inference_mode()
+    def generate(self, z: np.ndarray | torch.Tensor, *, use_cache: bool = True) -> np.ndarray:
+        """Occupancy grids (N, R, R, R) float32 in [0, 1] for z (N, z_dim) or (z_dim,)."""
+        zs = check_z(z, self.profile.z_dim)
+        t0 = time.perf_counter()
+        out = np.empty((len(zs),) + (self.resolution,) * 3, np.float32)
+        with self._lock:
+            todo = []
+            for i, zi in enumerate(zs):
+                hit = self._cache.get(zi.tobytes()) if use_cache else None
+                if hit is not None:
+                    self._cache.move_to_end(zi.tobytes())
+                    out[i] = hit
+                else:
+                    todo.append(i)
+            for s in range(0, len(todo), self.batch_size):
+                idx = todo[s:s + self.batch_size]
+                zt = torch.from_numpy(zs[idx]).to(self.device)
+                with autocast(self.device, self.amp_dtype):
+                    vox = self.generator(zt)
+                vox = vox.float().cpu().numpy()
+                out[idx] = vox
+                if use_cache:
+                    for j, i in enumerate(idx):
+                        self._cache[zs[i].tobytes()] = vox[j]
+                        if len(self._cache) > self._cache_size:
+                            self._cache.popitem(last=False)
+        self.last_generate_ms = (time.perf_counter() - t0) * 1000
+        return out
+
+    def project(self, voxels: np.ndarray, *, steps: int = 200, restarts: int = 4, seed: int = 0,
+                progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
+        """z whose shape best matches ``voxels`` (R, R, R), and the IoU reached."""
+        with self._lock:
+            return project(self.generator, voxels, steps=steps, restarts=restarts, seed=seed, device=self.device,
+                           progress=progress)
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, profile={self.profile.name}, device={self.device})"
+
+
+def load_model(
+    checkpoint: str | Path | None = None,
+    profile: str | Profile | None = None,
+    *,
+    device: str | None = None,
+    precision: str = "auto",
+    name: str | None = None,
+) -> Model:
+    """Load a model.
+
+    * ``load_model()``: the bundled default model (assets/models.json); a clear error if none is installed.
+    * ``load_model("run/latest.pt")`` or a bundled model's name: that checkpoint.
+    * ``load_model(profile="fast32")``: an untrained model of that profile (tests, benchmarks).
+    """
+    if checkpoint is None and profile is not None:
+        prof = profile if isinstance(profile, Profile) else get_profile(profile)
+        return Model(prof, device=device, precision=precision, name=name)
+    if checkpoint is None or (not Path(checkpoint).exists() and not str(checkpoint).endswith(".pt")):
+        entry = find_model(str(checkpoint) if checkpoint else None)
+        checkpoint, name = entry.checkpoint, name or entry.name
+    ckpt = load_checkpoint(checkpoint)
+    if profile is not None:
+        want = profile if isinstance(profile, Profile) else get_profile(profile)
+        from gan_core.config import check_same_architecture
+
+        check_same_architecture(ckpt["profile"], want, f"{checkpoint}")
+    return Model(ckpt["profile"], ckpt=ckpt, device=device, precision=precision, name=name)

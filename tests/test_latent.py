@@ -1,0 +1,73 @@
+"""Latent sampling, paths, arithmetic and projection."""
+
+import numpy as np
+import pytest
+import torch
+
+from gan_core.config import get_profile
+from gan_core.errors import BadInputError
+from gan_core.latent import arithmetic, check_z, keyframe_path, lerp, path, project, sample_z, slerp
+from gan_core.models import Generator
+
+
+def test_sampling_is_seeded():
+    p = get_profile("tiny16")
+    a, b, c = sample_z(4, p, seed=1), sample_z(4, p, seed=1), sample_z(4, p, seed=2)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == (4, 32)
+    u = sample_z(1000, p.replace(z_prior="uniform"), seed=0)
+    assert u.min() >= 0 and u.max() < 1
+
+
+def test_lerp_and_slerp_endpoints_and_norms():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(200).astype(np.float32), rng.standard_normal(200).astype(np.float32)
+    for f in (lerp, slerp):
+        assert np.allclose(f(a, b, 0.0), a, atol=1e-5) and np.allclose(f(a, b, 1.0), b, atol=1e-5)
+    mid_l, mid_s = np.linalg.norm(lerp(a, b, 0.5)), np.linalg.norm(slerp(a, b, 0.5))
+    # slerp keeps the norm near the ends' (~sqrt(200)); lerp shrinks it by about 1/sqrt(2)
+    assert abs(mid_s - np.linalg.norm(a)) < 0.1 * np.linalg.norm(a)
+    assert mid_l < 0.8 * mid_s
+    assert np.allclose(slerp(a, a, 0.3), a, atol=1e-5)
+
+
+def test_path_shapes_and_keyframes():
+    a, b, c = np.zeros(5, np.float32), np.ones(5, np.float32), 2 * np.ones(5, np.float32)
+    p = path(a, b, 5, "lerp")
+    assert p.shape == (5, 5) and np.allclose(p[:, 0], [0, 0.25, 0.5, 0.75, 1])
+    k = keyframe_path([a, b, c], 3, "lerp")
+    assert np.allclose(k[:, 0], [0, 0.5, 1, 1.5, 2])
+    with pytest.raises(BadInputError):
+        path(a, b, 1)
+
+
+def test_arithmetic():
+    a, b, c = np.full(3, 3.0), np.full(3, 1.0), np.full(3, 0.5)
+    assert np.allclose(arithmetic(a, b, c), 2.5)
+    assert np.allclose(arithmetic(a, b, c, (1, 0.5, 2)), 3.5)
+
+
+@pytest.mark.parametrize("bad", [np.full(32, np.nan), np.full(32, np.inf), np.zeros(31), np.zeros((2, 2, 32))])
+def test_check_z_rejects_bad_vectors(bad):
+    with pytest.raises(BadInputError):
+        check_z(bad, 32)
+
+
+def test_project_recovers_a_generated_shape():
+    torch.manual_seed(0)
+    p = get_profile("tiny16")
+    g = Generator(p).eval()
+    with torch.no_grad():
+        # make the untrained generator's output less uniform so the target has structure
+        target = (g(sample_z(1, p, seed=3)) > g(sample_z(1, p, seed=3)).median())[0].numpy()
+    z, iou = project(g, target, steps=60, restarts=2, seed=0)
+    assert z.shape == (32,) and np.isfinite(z).all()
+    with torch.no_grad():
+        start_iou = _iou(g(sample_z(1, p, seed=99))[0].numpy() > 0.5, target)
+    assert iou > start_iou
+    with pytest.raises(BadInputError):
+        project(g, np.zeros((5, 6, 7)))
+
+
+def _iou(a, b):
+    return (a & b).sum() / max(1, (a | b).sum())

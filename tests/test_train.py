@@ -1,0 +1,132 @@
+"""Training: learning happens, D gating skips updates, checkpoints resume exactly, mismatches are refused."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gan_core.checkpoint import load_checkpoint, save_checkpoint
+from gan_core.config import get_profile
+from gan_core.errors import BadCheckpointError, ProfileMismatchError
+from gan_core.models import Generator
+from gan_core.train import TrainConfig, Trainer
+from tests.core_data import boxes_npz
+
+
+@pytest.fixture
+def data(tmp_path):
+    return boxes_npz(tmp_path / "boxes.npz")
+
+
+def _cfg(data, out, **kw):
+    base = dict(data=str(data), out=str(out), profile="tiny16", epochs=2, batch_size=8, precision="fp32",
+                channels_last=False, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_discriminator_learns(data, tmp_path):
+    tr = Trainer(_cfg(data, tmp_path / "run", d_lr=2e-3, g_lr=1e-6, d_acc_threshold=1.0))
+    batch = tr.data.read(np.arange(8))
+    losses = [tr.train_step(batch)["d_loss"] for _ in range(15)]
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+
+
+def test_generator_learns_against_fixed_discriminator(data, tmp_path):
+    tr = Trainer(_cfg(data, tmp_path / "run", g_lr=2e-3, d_acc_threshold=1e-9))
+    batch = tr.data.read(np.arange(8))
+    losses = [tr.train_step(batch)["g_loss"] for _ in range(15)]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
+def test_gating_skips_discriminator_updates(data, tmp_path):
+    tr = Trainer(_cfg(data, tmp_path / "run", d_acc_threshold=1e-9))
+    before = {k: v.clone() for k, v in tr.D.state_dict().items() if v.is_floating_point()}
+    rows = [tr.train_step(tr.data.read(np.arange(8))) for _ in range(3)]
+    assert not any(r["d_updated"] for r in rows)
+    after = tr.D.state_dict()
+    # weights untouched (BN running stats move in train mode; the parameters must not)
+    for name, p in tr.D.named_parameters():
+        assert torch.equal(before[name], after[name]), name
+    tr2 = Trainer(_cfg(data, tmp_path / "run2", d_acc_threshold=1.0))
+    assert all(tr2.train_step(tr2.data.read(np.arange(8)))["d_updated"] for _ in range(2))
+
+
+def test_run_writes_checkpoints_metrics_and_samples(data, tmp_path):
+    out = tmp_path / "run"
+    Trainer(_cfg(data, out, snapshot_every=1)).run()
+    assert (out / "latest.pt").exists() and (out / "epoch_0001.pt").exists() and (out / "epoch_0002.pt").exists()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["type"] == "config" and rows[0]["profile"]["name"] == "tiny16"
+    epochs = [r for r in rows if r["type"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    assert {"g_loss", "d_loss", "d_acc", "d_update_rate", "empty_rate", "full_rate"} <= set(epochs[0])
+    steps = [r for r in rows if r["type"] == "step"]
+    assert len(steps) == 2 * (24 // 8) and all(isinstance(r["d_updated"], bool) for r in steps)
+    with np.load(out / "samples" / "latest.npz") as f:
+        assert f["voxels"].shape == (16, 16, 16, 16) and f["z"].shape == (16, 32)
+    ck = load_checkpoint(out / "latest.pt")
+    assert ck["state"]["epoch"] == 2 and ck["state"]["step"] == 6 and "optimizers" in ck
+    assert "optimizers" not in load_checkpoint(out / "epoch_0001.pt")
+
+
+def test_resume_continues_exactly(data, tmp_path):
+    full = Trainer(_cfg(data, tmp_path / "full", epochs=2))
+    full.run()
+    part = Trainer(_cfg(data, tmp_path / "part", epochs=2, max_steps=4))  # stops mid-epoch 2
+    part.run()
+    ck = load_checkpoint(tmp_path / "part" / "latest.pt")
+    assert (ck["state"]["epoch"], ck["state"]["step"], ck["state"]["batch_in_epoch"]) == (1, 4, 1)
+    resumed = Trainer(_cfg(data, tmp_path / "part", epochs=2, resume=True))
+    assert resumed.step == 4
+    exp_avg = next(iter(resumed.opt_g.state.values()))["exp_avg"]
+    assert torch.equal(exp_avg, next(iter(part.opt_g.state.values()))["exp_avg"])
+    resumed.run()
+    assert resumed.step == full.step == 6
+    for (name, a), b in zip(full.G.state_dict().items(), resumed.G.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+
+
+def test_resume_refuses_other_profile_and_other_data(data, tmp_path):
+    out = tmp_path / "run"
+    Trainer(_cfg(data, out, epochs=1)).run()
+    with pytest.raises(ProfileMismatchError, match="profile"):
+        Trainer(_cfg(data, out, profile="fast32", resume=True))
+    other = boxes_npz(tmp_path / "other.npz", seed=5)
+    with pytest.raises(ProfileMismatchError, match="different data"):
+        Trainer(_cfg(other, out, resume=True))
+
+
+def test_checkpoints_load_with_weights_only_and_refuse_pickled_code(tmp_path):
+    p = get_profile("tiny16")
+    path = save_checkpoint(tmp_path / "a.pt", profile=p, models={"generator": Generator(p)})
+    assert load_checkpoint(path)["profile"] == p
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"format": "gan3d-checkpoint", "version": 1, "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(BadCheckpointError, match="refused"):
+        load_checkpoint(tmp_path / "evil.pt")
+    (tmp_path / "trunc.pt").write_bytes(path.read_bytes()[:300])
+    with pytest.raises(BadCheckpointError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    torch.save({"some": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(BadCheckpointError, match="not a gan3d checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+
+
+def test_fp16_assets_round_trip(tmp_path):
+    p = get_profile("tiny16")
+    g = Generator(p).eval()
+    path = save_checkpoint(tmp_path / "h.pt", profile=p, models={"generator": g}, half=True)
+    ck = load_checkpoint(path)
+    assert ck["generator"]["net.0.weight"].dtype == torch.float16
+    from gan_core.checkpoint import load_weights
+
+    g2 = load_weights(Generator(p), ck, "generator").eval()
+    z = torch.randn(2, p.z_dim)
+    with torch.no_grad():
+        assert torch.allclose(g(z), g2(z), atol=2e-3)
