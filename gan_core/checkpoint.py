@@ -116,15 +116,15 @@ def load_weights(model: nn.Module, ckpt: dict[str, Any], key: str) -> nn.Module:
     return model
 
 
-def weights_hash(ckpt: dict[str, Any], key: str = "discriminator") -> str:
-    """A short hash of one network's weights: feature banks record it to refuse a different checkpoint."""
+def weights_hash(model: nn.Module) -> str:
+    """A short hash of a network's weights (as stored in fp16, so an fp16 asset and its fp32 source agree):
+    feature banks record it to refuse features from a different discriminator."""
     h = hashlib.sha256()
-    sd = ckpt.get(key)
-    if sd is None:
-        raise BadCheckpointError(f"{ckpt.get('path', 'checkpoint')}: has no {key} weights")
+    sd = _unwrap(model).state_dict()
     for k in sorted(sd):
         h.update(k.encode())
-        h.update(sd[k].detach().cpu().float().numpy().tobytes())
+        v = sd[k].detach().cpu()
+        h.update((v.half() if v.is_floating_point() else v).numpy().tobytes())
     return h.hexdigest()[:16]
 
 

@@ -183,12 +183,51 @@ class Model:
             return project(self.generator, voxels, steps=steps, restarts=restarts, seed=seed, device=self.device,
                            progress=progress)
 
+    def features(self, voxels: np.ndarray, kind: str = "paper") -> np.ndarray:
+        """Discriminator features of grids (N, R, R, R): "paper" (pooled conv 2-4, the SVM's) or "last"
+        (the last conv layer, the paper's choice for nearest-neighbour retrieval). See gan_core.features."""
+        from gan_core.features import extract_features
+
+        if self.discriminator is None:
+            raise Gan3dError(f"model {self.name!r} has no discriminator, so no features; use a full checkpoint")
+        with self._lock:
+            return extract_features(self.discriminator, voxels, kind=kind, device=self.device,
+                                    amp_dtype=self.amp_dtype)
+
+    def encode_image(self, image: Any) -> np.ndarray:
+        """z (z_dim,) for an image (path, PIL image or array), by the 3D-VAE-GAN encoder: the posterior mean."""
+        from gan_core.reconstruct import encode_image
+
+        if self.encoder is None:
+            raise Gan3dError(f"model {self.name!r} has no image encoder; train one with `gan3d train-vae`")
+        with self._lock:
+            return encode_image(self.encoder, image, device=self.device)
+
+    def weights_hash(self, part: str = "discriminator") -> str:
+        """A short hash of one network's weights (feature banks record the discriminator's)."""
+        from gan_core.checkpoint import weights_hash
+
+        net = getattr(self, part)
+        if net is None:
+            raise Gan3dError(f"model {self.name!r} has no {part}")
+        return weights_hash(net)
+
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
 
     def __repr__(self) -> str:
         return f"Model({self.name!r}, profile={self.profile.name}, device={self.device})"
+
+
+def load_bank(path: str | Path, model: Model | None = None):  # -> gan_core.features.FeatureBank
+    """Open a feature bank; with ``model``, refuse a bank built with another discriminator."""
+    from gan_core.features import FeatureBank
+
+    bank = FeatureBank.load(path)
+    if model is not None:
+        bank.check_model(model)
+    return bank
 
 
 def load_model(

@@ -238,8 +238,28 @@ class Trainer:
         return self.cfg.instance_noise * max(0.0, 1.0 - self.epoch / max(1, self.cfg.epochs))
 
     @torch.no_grad()
+    def recalibrate_bn(self, batches: int = 8) -> None:
+        """Recompute G's BatchNorm running statistics over fresh z at the current weights.
+
+        During training they trail a moving G (momentum 0.1), so eval-mode samples, the ones users see, can
+        differ from train-mode ones (often emptier). A cumulative average over a few batches fixes that.
+        """
+        bns = [m for m in self.G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average
+        self.G.train()
+        g = torch.Generator().manual_seed(self.cfg.seed + 777 + self.epoch)
+        with autocast(self.device, self.amp_dtype):
+            for _ in range(batches):
+                self.G(sample_z(self.profile.batch_size, self.profile, generator=g).to(self.device))
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
+
+    @torch.no_grad()
     def preview(self) -> np.ndarray:
-        """Fixed-z samples in eval mode (what users will see), uint8-free float (n, R, R, R)."""
+        """Fixed-z samples in eval mode (what users will see): float (n, R, R, R)."""
         self.G.eval()
         with autocast(self.device, self.amp_dtype):
             out = self.G(self.preview_z.to(self.device)).float().cpu().numpy()
@@ -296,6 +316,7 @@ class Trainer:
         return last
 
     def _end_epoch(self, steps: list[dict[str, Any]], seconds: float, metrics: _MetricsLog) -> dict[str, Any]:
+        self.recalibrate_bn()
         samples = self.preview()
         occ = (samples > 0.5).reshape(len(samples), -1).mean(axis=1)
         empty, full = float((occ < 1e-3).mean()), float((occ > 0.9).mean())
