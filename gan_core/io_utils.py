@@ -82,7 +82,7 @@ def _as_voxel_stack(voxels: np.ndarray, what: str = "voxels") -> np.ndarray:
     if vox.dtype.kind == "f":
         if not np.isfinite(vox).all():
             raise BadInputError(f"{what} contains NaN or Inf")
-        return (vox >= 0.5).astype(np.uint8)
+        return (vox > 0.5).astype(np.uint8)
     return (vox > 0).astype(np.uint8)
 
 
@@ -114,7 +114,7 @@ def save_voxel_npz(
     path : str or Path
         Target ``.npz`` file.
     voxels : ndarray (N, R, R, R)
-        Occupancy; bool/int grids are stored as ``> 0``, float grids as ``>= 0.5``, both as uint8.
+        Occupancy; bool/int grids are stored as ``> 0``, float grids as ``> 0.5``, both as uint8.
     labels : ndarray (N,) of int, optional
         Class indices into ``classes``; all zeros when omitted.
     classes : sequence of str, optional

@@ -1,0 +1,25 @@
+"""Shared fixtures: tiny synthetic data only (16^3), never files from ../shared or the user's settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gan_core.data.synthetic import make_synthetic_dataset, save_npz
+
+
+@pytest.fixture(scope="session")
+def synthetic_set() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(voxels (15, 16, 16, 16) uint8, labels int64, classes): 3 of each synthetic class, seed 0."""
+    voxels, labels, classes = make_synthetic_dataset(3, resolution=16, seed=0)
+    voxels.setflags(write=False)  # shared across tests: nobody may change it
+    labels.setflags(write=False)
+    return voxels, labels, classes
+
+
+@pytest.fixture
+def synthetic_npz(tmp_path: Path, synthetic_set: tuple[np.ndarray, np.ndarray, list[str]]) -> Path:
+    """The synthetic set written as an npz set in the documented layout."""
+    return save_npz(tmp_path / "synthetic16.npz", *synthetic_set)
