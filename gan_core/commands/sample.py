@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--meshes", default=None, help="also write one mesh per shape into this directory")
     p.add_argument("--format", default="stl", choices=["stl", "obj", "ply"], help="mesh format for --meshes")
     p.add_argument("--probabilities", action="store_true", help="also store the raw occupancy (float16)")
+    p.add_argument("--grid", default=None, help="also render the shapes into this PNG (a contact sheet)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
     occ = np.concatenate(chunks)
     write_shapes(Path(args.out), occ, z, level=args.level, meshes=args.meshes, fmt=args.format,
                  probabilities=args.probabilities, model=model)
+    if args.grid:
+        from gan_core.preview import render_grid
+
+        render_grid(occ, args.grid, level=args.level, titles=[f"seed {args.seed} #{i}" for i in range(args.n)])
     print(json.dumps({"out": args.out, "n": args.n, "model": model.name, "resolution": model.resolution,
                       "mean_occupancy": float((occ > args.level).mean())}))
     return 0

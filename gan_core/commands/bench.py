@@ -1,0 +1,22 @@
+"""gan3d bench: measured speed of this machine against a plain fp32 baseline."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "time generation, the slider frame (generate + mesh) and a training step against a plain fp32 baseline"
+EXAMPLE = "gan3d bench --repeats 15 --skip-paper64-train"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default=None, help="default: the bundled default model")
+    p.add_argument("--repeats", type=int, default=15, help="timed repetitions per measurement (median)")
+    p.add_argument("--train-repeats", type=int, default=3, help="timed training steps per measurement")
+    p.add_argument("--skip-paper64-train", action="store_true", help="skip the slow paper64 training step")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gan_core.bench import run as bench_run
+
+    bench_run(args)
+    return 0
