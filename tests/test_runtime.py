@@ -1,0 +1,109 @@
+"""The runtime service the app and CLI use."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from gan_core.checkpoint import save_checkpoint
+from gan_core.config import get_profile
+from gan_core.errors import BadCheckpointError, BadInputError, Gan3dError, ProfileMismatchError
+from gan_core.models import Discriminator, Generator
+from gan_core.runtime import find_model, list_models, load_model
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    p = get_profile("tiny16")
+    return save_checkpoint(tmp_path / "m.pt", profile=p,
+                           models={"generator": Generator(p), "discriminator": Discriminator(p)})
+
+
+def test_untrained_model_generates_in_range():
+    m = load_model(profile="tiny16")
+    z = m.sample_z(3, seed=0)
+    out = m.generate(z)
+    assert out.shape == (3, 16, 16, 16) and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 1
+    assert np.array_equal(m.sample_z(3, seed=0), z)
+    assert m.generate(z[0]).shape == (1, 16, 16, 16)
+
+
+def test_generate_is_cached_and_consistent():
+    m = load_model(profile="tiny16", precision="fp32")
+    z = m.sample_z(2, seed=1)
+    a = m.generate(z)
+    b = m.generate(z)  # from the cache
+    c = m.generate(z, use_cache=False)
+    assert np.array_equal(a, b) and np.allclose(a, c, atol=1e-6)
+    assert len(m._cache) == 2
+    m.clear_cache()
+    assert len(m._cache) == 0
+
+
+def test_generate_batches_larger_than_batch_size():
+    m = load_model(profile="tiny16", precision="fp32")
+    m.batch_size = 4
+    z = m.sample_z(10, seed=2)
+    assert np.allclose(m.generate(z, use_cache=False), np.concatenate([m.generate(z[i:i + 1], use_cache=False) for i in range(10)]), atol=1e-5)
+
+
+def test_generate_is_thread_safe():
+    m = load_model(profile="tiny16")
+    z = m.sample_z(8, seed=3)
+    results, errors = {}, []
+
+    def work(i):
+        try:
+            results[i] = m.generate(z[i:i + 1])
+        except Exception as e:  # pragma: no cover - the assertion below reports it
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors and len(results) == 8
+
+
+@pytest.mark.parametrize("bad", [np.full(32, np.nan), np.zeros(7), np.array(["a"] * 32)])
+def test_bad_z_is_a_clear_error(bad):
+    with pytest.raises(BadInputError):
+        load_model(profile="tiny16").generate(bad)
+
+
+def test_load_checkpoint_and_profile_check(ckpt):
+    m = load_model(ckpt)
+    assert m.profile.name == "tiny16" and m.discriminator is not None and m.encoder is None
+    assert m.name == "m"
+    with pytest.raises(ProfileMismatchError, match="resolution"):
+        load_model(ckpt, profile="fast32")
+    with pytest.raises(Gan3dError, match="no image encoder"):
+        m.encode_image(np.zeros((16, 16, 3)))
+    assert len(m.weights_hash()) == 16
+
+
+def test_missing_and_corrupt_checkpoints(tmp_path):
+    with pytest.raises(BadCheckpointError, match="no such checkpoint"):
+        load_model(tmp_path / "nope.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(BadCheckpointError, match="bad.pt"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_registry(tmp_path, ckpt):
+    reg = tmp_path / "models.json"
+    assert list_models(reg) == []
+    reg.write_text('{"default": "a", "models": [{"name": "a", "checkpoint": "m.pt", "classes": ["x"]}]}')
+    (models := list_models(reg))
+    assert models[0].name == "a" and models[0].default and models[0].checkpoint == tmp_path / "m.pt"
+    reg.write_text('{"models": [{"checkpoint": "m.pt"}]}')
+    with pytest.raises(BadCheckpointError, match="malformed"):
+        list_models(reg)
+
+
+def test_project_through_runtime():
+    m = load_model(profile="tiny16")
+    target = np.zeros((16, 16, 16), np.uint8)
+    target[4:12, 4:12, 2:6] = 1
+    z, iou = m.project(target, steps=5, restarts=2)
+    assert z.shape == (32,) and 0.0 <= iou <= 1.0
