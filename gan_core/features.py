@@ -117,7 +117,7 @@ def extract_feature_sets(
     if batch_size < 1:
         raise BadInputError(f"batch_size must be >= 1, got {batch_size}")
     r = discriminator.profile.resolution
-    vox = prepare_voxels(voxels, r)
+    vox = _check_voxel_stack(voxels)  # converted a batch at a time: a 64^3 float copy of a whole set is GBs
     dev = torch.device(device) if device is not None else next(discriminator.parameters()).device
     was_training = discriminator.training
     discriminator.to(dev).eval()
@@ -125,7 +125,7 @@ def extract_feature_sets(
     try:
         with torch.inference_mode():
             for s in range(0, len(vox), batch_size):
-                x = torch.from_numpy(vox[s:s + batch_size]).to(dev, torch.float32)  # (B, R, R, R)
+                x = torch.from_numpy(prepare_voxels(vox[s:s + batch_size], r)).to(dev)  # (B, R, R, R)
                 with autocast(dev, amp_dtype):
                     acts = discriminator.activations(x)  # [(B, C_i, S_i, S_i, S_i)]
                 for k, feats in _features_from_activations(acts, kinds).items():
@@ -147,6 +147,17 @@ def _features_from_activations(acts: list[torch.Tensor], kinds: Sequence[str]) -
 
 def prepare_voxels(voxels: np.ndarray, resolution: int) -> np.ndarray:
     """Validate grids (N, R, R, R) or (R, R, R) and bring them to ``resolution``: float32 (N, r, r, r)."""
+    vox = _check_voxel_stack(voxels)
+    if vox.shape[1] == resolution:
+        return vox.astype(np.float32) if vox.dtype.kind == "f" else (vox > 0).astype(np.float32)
+    r = vox.shape[1]
+    if max(r, resolution) % min(r, resolution):
+        raise BadInputError(f"voxels are {r}^3 but the model needs {resolution}^3 (not an integer factor apart)")
+    binary = vox > 0.5 if vox.dtype.kind == "f" else vox > 0
+    return resample(binary, resolution).astype(np.float32)
+
+
+def _check_voxel_stack(voxels: np.ndarray) -> np.ndarray:
     vox = np.asarray(voxels)
     if vox.ndim == 3:
         vox = vox[None]
@@ -158,13 +169,7 @@ def prepare_voxels(voxels: np.ndarray, resolution: int) -> np.ndarray:
         raise BadInputError(f"voxels must be numeric or bool, got dtype {vox.dtype}")
     if vox.dtype.kind == "f" and not np.isfinite(vox).all():
         raise BadInputError("voxels contain NaN or Inf")
-    if vox.shape[1] == resolution:
-        return vox.astype(np.float32) if vox.dtype.kind == "f" else (vox > 0).astype(np.float32)
-    r = vox.shape[1]
-    if max(r, resolution) % min(r, resolution):
-        raise BadInputError(f"voxels are {r}^3 but the model needs {resolution}^3 (not an integer factor apart)")
-    binary = vox > 0.5 if vox.dtype.kind == "f" else vox > 0
-    return resample(binary, resolution).astype(np.float32)
+    return vox
 
 
 def _check_kind(kind: str) -> None:
@@ -497,6 +502,36 @@ def pack_voxels(voxels: np.ndarray, resolution: int = 32) -> np.ndarray:
     return np.packbits(binary.reshape(len(binary), -1).astype(bool), axis=1)
 
 
+def dataset_features(
+    model: Model,
+    dataset: VoxelDataset,
+    *,
+    kinds: Sequence[str] = ("paper",),
+    batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+    dtype: str = "float32",
+) -> dict[str, np.ndarray]:
+    """Features ``{kind: (N, F) dtype}`` of every shape of ``dataset``, read and computed a batch at a time
+    with ``model``'s discriminator on its device and precision. ``progress(done, total)`` is called per batch."""
+    if model.discriminator is None:
+        raise BadInputError(f"model {model.name!r} has no discriminator; use a full training checkpoint")
+    if batch_size < 1:
+        raise BadInputError(f"batch_size must be >= 1, got {batch_size}")
+    n = len(dataset)
+    feats = {k: np.empty((n, feature_dim(model.profile, k)), dtype) for k in kinds}
+    for s in range(0, n, batch_size):
+        e = min(n, s + batch_size)
+        vox = dataset.read(np.arange(s, e))  # (B, R, R, R) uint8
+        with model._lock:  # the runtime's lock: the app may share this model
+            got = extract_feature_sets(model.discriminator, vox, kinds=kinds, batch_size=batch_size,
+                                       device=model.device, amp_dtype=model.amp_dtype)
+        for k in kinds:
+            feats[k][s:e] = got[k]
+        if progress is not None:
+            progress(e, n)
+    return feats
+
+
 def build_bank(
     model: Model,
     dataset: VoxelDataset,
@@ -505,31 +540,16 @@ def build_bank(
     progress: Callable[[int, int], None] | None = None,
     dtype: str = "float16",
 ) -> FeatureBank:
-    """Features ("paper" and "last", one forward pass) and thumbnails of every shape of ``dataset``, computed
-    with ``model``'s discriminator on its device and precision. ``progress(done, total)`` is called per batch."""
-    if model.discriminator is None:
-        raise BadInputError(f"model {model.name!r} has no discriminator; use a full training checkpoint")
-    if batch_size < 1:
-        raise BadInputError(f"batch_size must be >= 1, got {batch_size}")
+    """A fitted bank of ``dataset``: both feature sets (one forward pass) with ``model``'s discriminator, labels,
+    provenance and 32^3 thumbnails. ``progress(done, total)`` is called per batch."""
+    feats = dataset_features(model, dataset, kinds=KINDS, batch_size=batch_size, progress=progress, dtype=dtype)
     n = len(dataset)
-    feats = {k: np.empty((n, feature_dim(model.profile, k)), dtype) for k in KINDS}
-    thumbs = np.empty((n, 32**3 // 8), np.uint8)
-    for s in range(0, n, batch_size):
-        e = min(n, s + batch_size)
-        vox = dataset.read(np.arange(s, e))  # (B, R, R, R) uint8
-        with model._lock:  # the runtime's lock: the app may share this model
-            got = extract_feature_sets(model.discriminator, vox, kinds=KINDS, batch_size=batch_size,
-                                       device=model.device, amp_dtype=model.amp_dtype)
-        for k in KINDS:
-            feats[k][s:e] = got[k]
-        thumbs[s:e] = pack_voxels(vox, 32)
-        if progress is not None:
-            progress(e, n)
+    thumbs = np.concatenate([pack_voxels(dataset.read(np.arange(s, min(n, s + 256))), 32) for s in range(0, n, 256)])
     bank = FeatureBank(
         weights_hash=model.weights_hash(), profile=model.profile.name, data_name=dataset.path.name,
         data_sha256=file_sha256(dataset.path), dtype=dtype,
-        meta={"classes": dataset.classes, "limit": dataset.limit,
-              "checkpoint": str(model.checkpoint_path or ""), "model": model.name},
+        meta={"classes": dataset.classes, "limit": dataset.limit, "checkpoint": str(model.checkpoint_path or ""),
+              "model": model.name},
     )
     return bank.fit(feats, labels=dataset.labels, class_names=dataset.class_names, source_index=dataset.indices,
                     thumbnails=thumbs)
@@ -544,6 +564,6 @@ def file_sha256(path: str | Path) -> str:
 
 
 __all__ = [
-    "KINDS", "METRICS", "FeatureBank", "build_bank", "extract_feature_sets", "extract_features", "feature_dim",
+    "KINDS", "METRICS", "FeatureBank", "build_bank", "dataset_features", "extract_feature_sets", "extract_features", "feature_dim",
     "file_sha256", "pack_voxels", "prepare_voxels", "select_backend",
 ]
