@@ -135,3 +135,36 @@ def _unwrap(model: nn.Module) -> nn.Module:
 def _short(e: BaseException, n: int = 160) -> str:
     s = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def pack_checkpoint(
+    ckpt: dict[str, Any],
+    out: str | Path,
+    *,
+    parts: tuple[str, ...] | list[str] = MODEL_KEYS,
+    half: bool = True,
+    encoder_from: dict[str, Any] | None = None,
+) -> Path:
+    """Write a weights-only copy of ``ckpt`` (optionally fp16, optionally with another checkpoint's encoder)."""
+    from gan_core.config import check_same_architecture
+
+    out_ck: dict[str, Any] = {k: ckpt[k] for k in ("format", "version", "kind", "state", "data_hash", "meta")
+                              if k in ckpt}
+    out_ck["profile"] = ckpt["profile"].to_dict()
+    out_ck["rng"] = {}
+    out_ck["meta"] = {**ckpt.get("meta", {}), "packed_from": ckpt.get("path", "")}
+    nets = {k: ckpt[k] for k in parts if k in ckpt}
+    if encoder_from is not None:
+        check_same_architecture(encoder_from["profile"], ckpt["profile"], "--encoder-from")
+        if "encoder" not in encoder_from:
+            raise BadCheckpointError(f"{encoder_from.get('path')}: has no encoder weights")
+        nets["encoder"] = encoder_from["encoder"]
+        out_ck["kind"] = "vaegan"
+    if not nets:
+        raise BadCheckpointError(f"{ckpt.get('path')}: none of {list(parts)} is in the checkpoint")
+    for k, sd in nets.items():
+        out_ck[k] = {n: v.half() if half and v.is_floating_point() else v for n, v in sd.items()}
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        torch.save(out_ck, tmp)
+    return out

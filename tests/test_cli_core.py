@@ -114,3 +114,20 @@ def test_project_command(ckpt, tmp_path, capsys):
     assert 0 <= res["iou"] <= 1
     with np.load(tmp_path / "z.npz") as f:
         assert f["z"].shape == (1, 32)
+
+
+def test_pack_keeps_weights_and_drops_training_state(tmp_path, capsys):
+    data = boxes_npz(tmp_path / "d.npz")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--profile", "tiny16", "--batch-size", "8", "--epochs", "1",
+                 "--out", str(out)]) == 0
+    assert main(["pack", "--checkpoint", str(out / "latest.pt"), "--out", str(tmp_path / "p.pt")]) == 0
+    from gan_core.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(tmp_path / "p.pt")
+    assert "optimizers" not in ck and ck["generator"]["net.0.weight"].dtype.is_floating_point
+    assert (tmp_path / "p.pt").stat().st_size < 0.4 * (out / "latest.pt").stat().st_size
+    capsys.readouterr()
+    assert main(["sample", "--checkpoint", str(tmp_path / "p.pt"), "--n", "2", "--out", str(tmp_path / "s.npz")]) == 0
+    assert main(["pack", "--checkpoint", str(out / "latest.pt"), "--parts", "decoder", "--out", str(tmp_path / "q.pt")]) == 1
+    assert "unknown network 'decoder'" in capsys.readouterr().err
