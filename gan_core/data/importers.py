@@ -45,7 +45,9 @@ SUPPORTED_SUFFIXES = GRID_SUFFIXES + MESH_SUFFIXES
 DEFAULT_MESH_RESOLUTION = 32
 
 
-def load_voxels(path: str | Path, resolution: int | None = 32, *, index: int | None = None) -> np.ndarray:
+def load_voxels(
+    path: str | Path, resolution: int | None = 32, *, index: int | None = None, binarize: bool = True
+) -> np.ndarray:
     """Load one shape as a binary occupancy grid.
 
     Parameters
@@ -56,10 +58,13 @@ def load_voxels(path: str | Path, resolution: int | None = 32, *, index: int | N
         Output size R. None keeps a grid file's own size; meshes then use 32.
     index : int, optional
         Which grid of a stacked file (.npy/.npz/.h5/.mat holding N grids) to take; required when N > 1.
+    binarize : bool
+        False keeps float values of array files (probabilities) as float32 so the caller can pick its own
+        threshold; they are binarised anyway when the grid has to be resampled.
 
     Returns
     -------
-    ndarray (R, R, R) uint8 in {0, 1}, axis 2 up.
+    ndarray (R, R, R) uint8 in {0, 1}, axis 2 up (float32 for float array files when ``binarize=False``).
 
     Raises
     ------
@@ -92,8 +97,10 @@ def load_voxels(path: str | Path, resolution: int | None = 32, *, index: int | N
         if index not in (None, 0):
             raise BadInputError(f"index {index} out of range: {p.name} holds a single grid")
     else:
-        grid = _read_array_file(p, suffix, index)
-    return match_resolution(grid, resolution) if resolution else grid
+        grid = _read_array_file(p, suffix, index, binarize)
+    if resolution and grid.shape[0] != resolution:
+        return match_resolution(_finish(grid, p, binarize=True), resolution)
+    return grid
 
 
 def _check_path(p: Path) -> str:
@@ -107,7 +114,7 @@ def _check_path(p: Path) -> str:
     return suffix
 
 
-def _read_array_file(p: Path, suffix: str, index: int | None) -> np.ndarray:
+def _read_array_file(p: Path, suffix: str, index: int | None, binarize: bool) -> np.ndarray:
     """npy/npz/h5/mat: open lazily where the format allows, pick one grid, validate, binarise."""
     with open(p, "rb") as f:
         magic = f.read(8)
@@ -116,20 +123,20 @@ def _read_array_file(p: Path, suffix: str, index: int | None) -> np.ndarray:
         raise BadFileError(f"{p}: not a valid {_KIND[suffix]} file (wrong magic bytes; corrupt or misnamed?)")
     try:
         if suffix == ".npy":
-            return _finish(_select(np.load(p, mmap_mode="r", allow_pickle=False), p, index), p)
+            return _finish(_select(np.load(p, mmap_mode="r", allow_pickle=False), p, index), p, binarize)
         if suffix == ".npz":
             with np.load(p, allow_pickle=False) as f:
                 if "voxels" not in f.files:
                     raise BadFileError(f"{p}: npz has no 'voxels' array (has: {', '.join(f.files) or 'nothing'})")
-                return _finish(_select(f["voxels"], p, index), p)
+                return _finish(_select(f["voxels"], p, index), p, binarize)
         if suffix in (".h5", ".hdf5"):
             import h5py
 
             with h5py.File(p, "r") as h5:
                 if "voxels" not in h5 or not isinstance(h5["voxels"], h5py.Dataset):
                     raise BadFileError(f"{p}: HDF5 file has no 'voxels' dataset")
-                return _finish(_select(h5["voxels"], p, index), p)
-        return _finish(_select(_read_mat(p), p, index), p)
+                return _finish(_select(h5["voxels"], p, index), p, binarize)
+        return _finish(_select(_read_mat(p), p, index), p, binarize)
     except Gan3dError:
         raise
     except Exception as e:  # zipfile.BadZipFile, OSError, EOFError, ValueError (pickle, header), KeyError ...
@@ -207,14 +214,14 @@ def _select(arr, p: Path, index: int | None):  # type: ignore[no-untyped-def]
     return out.reshape(shape[1:]) if out.ndim == 4 else out  # h5py (N, 1, R, R, R) rows
 
 
-def _finish(grid: np.ndarray, p: Path) -> np.ndarray:
+def _finish(grid: np.ndarray, p: Path, binarize: bool) -> np.ndarray:
     g = np.asarray(grid)
     if g.dtype.kind not in "biuf":
         raise BadFileError(f"{p}: voxel values must be numeric, got dtype {g.dtype}")
     if g.dtype.kind == "f":
         if not np.isfinite(g).all():
             raise BadFileError(f"{p}: voxel values contain NaN or Inf")
-        return (g > 0.5).astype(np.uint8)
+        return (g > 0.5).astype(np.uint8) if binarize else g.astype(np.float32)
     return (g > 0).astype(np.uint8)
 
 
