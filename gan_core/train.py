@@ -125,6 +125,8 @@ class Trainer:
         self.step = 0  # optimiser steps taken
         self.batch_in_epoch = 0
         self.data_hash = self.data.content_hash()
+        probe = np.linspace(0, len(self.data) - 1, min(256, len(self.data))).astype(np.int64)
+        self.data_occupancy = float(self.data.read(probe).mean())  # collapse reference for the epoch log
         self.preview_z = sample_z(config.n_preview, p, seed=config.seed + 12345)
         self._stop_requested = False
         self._last_save = time.monotonic()
@@ -330,7 +332,7 @@ class Trainer:
             "type": "epoch", "epoch": self.epoch, "step": self.step, "epoch_time": seconds,
             "g_loss": _mean(steps, "g_loss"), "d_loss": _mean(steps, "d_loss"), "d_acc": _mean(steps, "d_acc"),
             "d_update_rate": _mean(steps, "d_updated"), "sample_occupancy": float(occ.mean()),
-            "data_occupancy": None, "empty_rate": empty, "full_rate": full, "sample_pairwise_iou": diversity,
+            "data_occupancy": self.data_occupancy, "empty_rate": empty, "full_rate": full, "sample_pairwise_iou": diversity,
             "warning": warning,
         }
         if warning:
