@@ -71,18 +71,21 @@ def largest_component(grid: np.ndarray, connectivity: int = 26) -> np.ndarray:
     ndarray (D, H, W) bool
         Only the largest component (ties: the one found first); all False for an empty grid.
     """
+    occ = np.asarray(grid).astype(bool, copy=False)
+    drop = _minor_components(occ, connectivity)
+    return occ & ~drop if drop is not None else occ.copy()
+
+
+def _minor_components(occ: np.ndarray, connectivity: int = 26) -> np.ndarray | None:
+    """Voxels outside the largest component, or None when there is at most one component (the usual case)."""
     if connectivity not in _STRUCTURES:
         raise BadInputError(f"connectivity must be 6, 18 or 26, got {connectivity}")
-    occ = np.asarray(grid).astype(bool, copy=False)
     labels, n = ndimage.label(occ, structure=_STRUCTURES[connectivity])
     if n <= 1:
-        return occ.copy()
+        return None
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    return labels == int(sizes.argmax())
-
-
-_largest_component = largest_component  # voxels_to_mesh's flag of the same name shadows the function
+    return (labels != int(sizes.argmax())) & occ
 
 
 def voxels_to_mesh(
@@ -132,18 +135,24 @@ def voxels_to_mesh(
     if not occ.any():
         return pv.PolyData()
     low = 0.0 if level > 0 else level - 1.0  # a value that is surely outside
-    # One empty voxel of padding all round closes shapes cut by the border; np.full + assign is ~10x
-    # faster than np.pad here.
-    field = np.full(tuple(n + 2 for n in g.shape), low, dtype=np.float32)  # (D+2, H+2, W+2)
+    drop = _minor_components(occ) if largest_component else None
+    if drop is not None:
+        occ = occ & ~drop
+    # March only over the occupied bounding box plus one voxel of real values (which shapes the surface),
+    # inside one voxel of padding that closes shapes cut by the grid border: often a third of the work.
+    lo = np.array([np.flatnonzero(occ.any(axis=tuple(k for k in range(3) if k != a)))[[0, -1]]
+                   for a in range(3)])  # (3, 2) first and last occupied index per axis
+    start, stop = np.maximum(lo[:, 0] - 1, 0), np.minimum(lo[:, 1] + 2, g.shape)
+    box = tuple(slice(a, b) for a, b in zip(start, stop))
+    field = np.full(tuple(stop - start + 2), low, dtype=np.float32)  # np.full + assign beats np.pad
     inner = field[1:-1, 1:-1, 1:-1]
-    inner[...] = g
-    if largest_component:
-        drop = occ & ~_largest_component(occ)
-        if drop.any():
-            inner[drop] = low
+    inner[...] = g[box]
+    if drop is not None:
+        inner[drop[box]] = low
     verts, faces, normals, _ = marching_cubes(field, level)
     scale, centre = _frame(g.shape, spacing)
-    points = (verts - (centre + 1).astype(np.float32)) * scale.astype(np.float32)  # undo pad, centre, scale
+    offset = (centre + 1 - start).astype(np.float32)  # field index -> voxel index -> centred
+    points = (verts - offset) * scale.astype(np.float32)
     mesh = pv.PolyData.from_regular_faces(points, faces[:, ::-1])  # skimage winds faces inward
     if smooth_iterations:
         mesh = mesh.smooth_taubin(n_iter=int(smooth_iterations), pass_band=0.1)

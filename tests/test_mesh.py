@@ -153,3 +153,19 @@ def test_export_voxels_errors(tmp_path):
         export_voxels(np.zeros((4, 4, 4)), tmp_path / "x.vox")
     with pytest.raises(BadInputError, match="cubic"):
         export_voxels(np.zeros((4, 4, 5)), tmp_path / "x.binvox")
+
+
+def test_cropping_to_the_shape_changes_nothing():
+    from skimage.measure import marching_cubes
+
+    rng = np.random.default_rng(0)
+    field = _soft_sphere(24, 0.3)
+    field = np.roll(field, (7, -5, 9), axis=(0, 1, 2))  # cut by the border on some sides
+    field += rng.uniform(0, 0.45, field.shape).astype(np.float32) * (field == 0)  # noise below the level
+    field = np.minimum(field, 1)
+    mesh = voxels_to_mesh(field, largest_component=False, spacing=1.0)
+    verts, faces, _, _ = marching_cubes(np.pad(field, 1), 0.5)
+    reference = verts - 1 - (np.array(field.shape) - 1) / 2
+    assert mesh.n_cells == len(faces)
+    key = lambda p: np.round(p, 4)[np.lexsort(np.round(p, 4).T)]  # noqa: E731
+    assert np.allclose(key(np.asarray(mesh.points)), key(reference), atol=1e-4)

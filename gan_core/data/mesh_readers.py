@@ -105,7 +105,16 @@ def _read_off(raw: bytes) -> Mesh:
         raise _Bad(f"negative vertex or face count ({nv}, {nf})")
     if len(body) < nv + nf:
         raise _Bad(f"truncated OFF file: header promises {nv} vertices and {nf} faces, found {len(body)} lines")
-    verts = np.array([ln.split()[:3] for ln in body[:nv]], dtype=np.float64).reshape(-1, 3)
+    flat = " ".join(body[:nv]).split()
+    if len(flat) == 3 * nv:  # plain "x y z" lines: one C-level conversion instead of a Python loop
+        verts = np.array(flat, dtype=np.float64).reshape(-1, 3)
+    else:  # extra per-vertex columns (colours, normals)
+        verts = np.array([ln.split()[:3] for ln in body[:nv]], dtype=np.float64).reshape(-1, 3)
+    flat = " ".join(body[nv : nv + nf]).split()
+    if len(flat) == 4 * nf:
+        rows = np.array(flat, dtype=np.int64).reshape(-1, 4)
+        if (rows[:, 0] == 3).all():  # all triangles, ModelNet's usual case
+            return verts, rows[:, 1:]
     polys = []
     for ln in body[nv : nv + nf]:
         tok = ln.split()
@@ -118,24 +127,32 @@ def _read_off(raw: bytes) -> Mesh:
 
 # -- OBJ ---------------------------------------------------------------------------------------------------
 def _read_obj(raw: bytes) -> Mesh:
-    verts: list[list[str]] = []
-    polys: list[list[int]] = []
-    for ln in _text(raw).splitlines():
-        tok = ln.split()
-        if not tok:
-            continue
-        if tok[0] == "v":
-            if len(tok) < 4:
-                raise _Bad(f"vertex line {ln[:40]!r} has fewer than 3 coordinates")
-            verts.append(tok[1:4])
-        elif tok[0] == "f":
-            # 'f 1 2 3', 'f 1/4/7 ...', 'f 1//7 ...'; negative indices count back from the latest vertex
-            idx = [int(t.split("/", 1)[0]) for t in tok[1:]]
-            n = len(verts)
-            polys.append([i - 1 if i > 0 else n + i for i in idx])
-    if not verts and not polys:
+    text = _text(raw)
+    vert_rows = re.findall(r"^v[ \t]+(\S+)[ \t]+(\S+)[ \t]+(\S+)", text, re.M)
+    face_rows = re.findall(r"^f[ \t]+(.*\S)", text, re.M)
+    if not vert_rows and not face_rows:
         raise _Bad("not an OBJ mesh: no 'v' or 'f' lines")
-    return np.array(verts, dtype=np.float64).reshape(-1, 3), _fan(polys)
+    if re.search(r"^v[ \t]", text, re.M) and len(vert_rows) != len(re.findall(r"^v[ \t]", text, re.M)):
+        raise _Bad("a vertex line has fewer than 3 coordinates")
+    verts = np.array(vert_rows, dtype=np.float64).reshape(-1, 3)
+    # 'f 1 2 3', 'f 1/4/7 ...', 'f 1//7 ...': keep the vertex index before the first '/'.
+    polys = [[int(t.split("/", 1)[0]) for t in row.split()] for row in face_rows]
+    if any(i < 0 for poly in polys for i in poly):
+        return verts, _fan(_obj_relative(text))
+    return verts, _fan([[i - 1 for i in poly] for poly in polys])
+
+
+def _obj_relative(text: str) -> list[list[int]]:
+    """Faces with negative indices count back from the latest vertex: needs a sequential walk."""
+    n, polys = 0, []
+    for ln in text.splitlines():
+        tok = ln.split()
+        if tok and tok[0] == "v":
+            n += 1
+        elif tok and tok[0] == "f":
+            idx = [int(t.split("/", 1)[0]) for t in tok[1:]]
+            polys.append([i - 1 if i > 0 else n + i for i in idx])
+    return polys
 
 
 # -- STL ---------------------------------------------------------------------------------------------------
