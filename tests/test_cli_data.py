@@ -204,3 +204,12 @@ def test_help_ends_with_an_example(command, capsys):
         main([command, "--help"])
     assert info.value.code == 0
     assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith(f"  gan3d {command} ")
+
+
+def test_convert_npy_stack(tmp_path, capsys):
+    np.save(tmp_path / "gen.npy", np.stack([sphere(16), box(16), chair(16)])[:, None].astype(np.float32))
+    out = tmp_path / "gen.h5"
+    assert main(["convert", str(tmp_path / "gen.npy"), "--out", str(out), "--resolution", "16"]) == 0
+    assert _json(capsys.readouterr().out)["shapes"] == 3
+    ds = VoxelDataset(out)
+    assert np.array_equal(ds.read([2])[0], chair(16)) and ds.class_names == ["shape"]

@@ -28,8 +28,8 @@ BATCH = 64
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN",
-                   help="files or directories (searched recursively) of .binvox .off .obj .stl .ply .mat .npy, "
-                        "and existing .npz/.h5 sets, which are merged with their labels")
+                   help="files or directories (searched recursively) of .binvox .off .obj .stl .ply .mat .npy "
+                        "(one grid or a stack), and existing .npz/.h5 sets, which are merged with their labels")
     p.add_argument("--out", required=True, help="output set: .h5/.hdf5 (streamed, lazy to read) or .npz")
     p.add_argument("--resolution", type=int, default=32, choices=[16, 32, 64, 128], help="grid size R")
     p.add_argument("--label-from-dir", action="store_true",
@@ -73,7 +73,12 @@ def run(args: argparse.Namespace) -> int:
         pending: list[tuple[np.ndarray, int]] = []
         for path in progress(files, total=len(files), desc="converting", unit="file"):
             try:
-                if path.suffix.lower() in SET_SUFFIXES and _is_set(path):
+                if path.suffix.lower() == ".npy" and _is_set(path):  # an unlabelled stack of grids
+                    name = class_from_path(path) if args.label_from_dir else "shape"
+                    for vox in _read_npy_stack(path, args.resolution):
+                        counted["shapes"] += len(vox)
+                        yield vox, np.full(len(vox), label_of(name), np.int64)
+                elif path.suffix.lower() in SET_SUFFIXES and _is_set(path):
                     # Shapes yielded before a read error in a corrupt set are kept (and counted).
                     for vox, names in _read_set(path, args.resolution):
                         counted["shapes"] += len(vox)
@@ -116,10 +121,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _is_set(path: Path) -> bool:
-    """An npz/h5 with a 4D 'voxels' array is a set to merge; a single 3D grid is one shape."""
+    """An npz/h5 'voxels' array or an .npy with N grids is a set to merge; a single 3D grid is one shape."""
     from gan_core.data.importers import voxel_array_shape
 
-    return len(voxel_array_shape(path)) == 4
+    return len(voxel_array_shape(path)) in (4, 5)
+
+
+def _read_npy_stack(path: Path, resolution: int) -> Iterator[np.ndarray]:
+    """Batches of grids from an (N, R, R, R) or (N, 1, R, R, R) .npy, validated one by one."""
+    from gan_core.data.importers import load_voxels, voxel_array_shape
+
+    n = voxel_array_shape(path)[0]
+    for start in range(0, n, BATCH):
+        yield np.stack([load_voxels(path, resolution, index=i) for i in range(start, min(start + BATCH, n))])
 
 
 def _read_set(path: Path, resolution: int) -> Iterator[tuple[np.ndarray, list[str]]]:

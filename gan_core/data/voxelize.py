@@ -21,10 +21,15 @@ out about half a voxel thicker than the exact shape.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy import ndimage
 
 from gan_core.errors import BadInputError
+
+if TYPE_CHECKING:
+    import pyvista as pv
 
 __all__ = ["normalize_vertices", "voxelize_mesh", "voxelize_polydata"]
 
@@ -84,7 +89,7 @@ def voxelize_mesh(vertices: np.ndarray, faces: np.ndarray, resolution: int = 32)
     return solid.astype(np.uint8)
 
 
-def voxelize_polydata(mesh: object, resolution: int = 32) -> np.ndarray:
+def voxelize_polydata(mesh: "pv.DataSet", resolution: int = 32) -> np.ndarray:
     """:func:`voxelize_mesh` for a pyvista mesh (any cell types; polygons are triangulated)."""
     import pyvista as pv
 
