@@ -253,6 +253,10 @@ BAD_FILES = {
     "garbage.ply": (b"\x00\x01garbage", "not a PLY file"),
     "truncated.ply": (b"ply\nformat binary_little_endian 1.0\nelement vertex 9\nproperty float x\nproperty float y\n"
                       b"property float z\nend_header\n\x00\x00", "truncated PLY data"),
+    "huge.ply": (b"ply\nformat binary_little_endian 1.0\nelement vertex 99999999999\nproperty float x\n"
+                 b"property float y\nproperty float z\nend_header\n\x00\x00", "rows cannot fit in 2 bytes"),
+    "badtype.ply": (b"ply\nformat ascii 1.0\nelement vertex 1\nproperty quaternion x\nend_header\n1\n",
+                    "malformed PLY file"),
     "garbage.npy": (b"not numpy at all", "not a valid npy file"),
     "garbage.npz": (b"not a zip", "not a valid npz file"),
     "garbage.h5": (b"not hdf5", "not a valid HDF5 file"),
@@ -295,3 +299,54 @@ def test_missing_and_directory(tmp_path):
     with pytest.raises(BadInputError, match="resolution"):
         load_voxels(tmp_path / "x.npy", resolution=1)
     assert ".off" in SUPPORTED_SUFFIXES and ".binvox" in SUPPORTED_SUFFIXES
+
+
+def test_chunked_ray_casting_matches_one_batch(monkeypatch):
+    import gan_core.data.voxelize as vz
+
+    mesh = pv.Box(bounds=(0, 1, 0, 0.7, 0, 0.4)).triangulate().merge(pv.Sphere(center=(0.5, 0.35, 0.6), radius=0.2))
+    whole = voxelize_polydata(mesh, 24)
+    monkeypatch.setattr(vz, "_CHUNK", 50)  # force many small batches
+    assert np.array_equal(voxelize_polydata(mesh, 24), whole)
+
+
+@pytest.mark.parametrize("suffix", [".stl", ".ply", ".obj", ".off", ".binvox", ".npy", ".npz", ".h5", ".mat"])
+def test_damaged_files_never_escape_as_raw_exceptions(tmp_path, suffix):
+    import random
+
+    src = tmp_path / f"src{suffix}"
+    mesh = pv.Sphere(theta_resolution=8, phi_resolution=8)
+    if suffix == ".off":
+        write_off(src, mesh)
+    elif suffix in (".stl", ".ply", ".obj"):
+        mesh.save(src)
+    elif suffix == ".binvox":
+        write_binvox(src, chair(16))
+    elif suffix == ".npy":
+        np.save(src, chair(16))
+    elif suffix == ".mat":
+        scipy.io.savemat(src, {"instance": chair(16)})
+    else:
+        from gan_core.io_utils import save_voxel_npz
+
+        save_voxel_npz(src, chair(16)[None]) if suffix == ".npz" else write_h5_one(src)
+    raw = src.read_bytes()
+    rng = random.Random(suffix)
+    for trial in range(24):
+        damaged = bytearray(raw)
+        if trial % 2:
+            del damaged[rng.randrange(len(damaged)) :]  # truncated
+        else:
+            for _ in range(rng.randint(1, 6)):  # flipped bytes
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        path = tmp_path / f"d{trial}{suffix}"
+        path.write_bytes(bytes(damaged))
+        try:
+            load_voxels(path, 16)
+        except BadFileError as e:
+            assert str(e).startswith(str(path)) and "\n" not in str(e)
+
+
+def write_h5_one(path):
+    with h5py.File(path, "w") as h5:
+        h5["voxels"] = chair(16)[None]

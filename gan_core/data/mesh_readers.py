@@ -57,7 +57,7 @@ def read_mesh(path: str | Path) -> Mesh:
         return _validate(verts, faces)
     except _Bad as e:
         raise BadFileError(f"{p}: {e}") from None
-    except (ValueError, IndexError, TypeError, OverflowError, UnicodeDecodeError) as e:
+    except (ValueError, IndexError, KeyError, TypeError, OverflowError, UnicodeDecodeError) as e:
         raise BadFileError(f"{p}: malformed {suffix[1:].upper()} file ({type(e).__name__}: {e})") from None
 
 
@@ -271,6 +271,9 @@ def _ply_binary_element(raw: bytes, pos: int, count: int, props: list, endian: s
             fields.append((pname, endian + typ))
             first += np.dtype(typ).itemsize
     rec = np.dtype(fields)
+    min_row = sum(np.dtype(c or t).itemsize for _, t, c in props)  # every list empty
+    if pos + min_row * count > len(raw):  # checked before any per-row loop, so absurd counts fail fast
+        raise _Bad(f"truncated PLY data: {count} rows cannot fit in {len(raw) - pos} bytes")
     if count and pos + rec.itemsize * count <= len(raw):
         arr = np.frombuffer(raw, dtype=rec, count=count, offset=pos)
         lists = [f for f, _, c in props if c]
