@@ -149,10 +149,12 @@ def voxels_to_mesh(
     inner[...] = g[box]
     if drop is not None:
         inner[drop[box]] = low
-    verts, faces, normals, _ = marching_cubes(field, level)
     scale, centre = _frame(g.shape, spacing)
-    offset = (centre + 1 - start).astype(np.float32)  # field index -> voxel index -> centred
-    points = (verts - offset) * scale.astype(np.float32)
+    verts, faces, normals, _ = marching_cubes(field, level)
+    points = (verts - (centre + 1 - start).astype(np.float32)) * scale.astype(np.float32)  # voxel index, centred
+    if np.ptp(scale) > 0:  # skimage's normals are index-space gradients: map them to anisotropic world space
+        normals = normals / scale.astype(np.float32)
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     mesh = pv.PolyData.from_regular_faces(points, faces[:, ::-1])  # skimage winds faces inward
     if smooth_iterations:
         mesh = mesh.smooth_taubin(n_iter=int(smooth_iterations), pass_band=0.1)

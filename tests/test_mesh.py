@@ -169,3 +169,11 @@ def test_cropping_to_the_shape_changes_nothing():
     assert mesh.n_cells == len(faces)
     key = lambda p: np.round(p, 4)[np.lexsort(np.round(p, 4).T)]  # noqa: E731
     assert np.allclose(key(np.asarray(mesh.points)), key(reference), atol=1e-4)
+
+
+def test_anisotropic_spacing_scales_points_and_normals():
+    mesh = voxels_to_mesh(_soft_sphere(24, 0.4), spacing=(1.0, 2.0, 3.0))
+    assert np.allclose(np.ptp(mesh.points, axis=0) / np.array([1, 2, 3]), 0.8 * 24, rtol=0.03)
+    ellipsoid_normal = mesh.points / np.array([1, 4, 9])  # gradient of x^2 + y^2/4 + z^2/9
+    ellipsoid_normal /= np.linalg.norm(ellipsoid_normal, axis=1, keepdims=True)
+    assert np.median((mesh.point_data["Normals"] * ellipsoid_normal).sum(1)) > 0.99
