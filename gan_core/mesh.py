@@ -222,7 +222,8 @@ def export_mesh(mesh: "pv.PolyData", path: str | Path) -> Path:
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in MESH_FORMATS:
-        raise BadInputError(f"{p.name}: unknown mesh format {suffix or '(no suffix)'!r}; use {', '.join(MESH_FORMATS)}")
+        shown = suffix or "(no suffix)"
+        raise BadInputError(f"{p.name}: unknown mesh format {shown!r}; use {', '.join(MESH_FORMATS)}")
     if mesh.n_cells == 0:
         raise BadInputError(f"{p.name}: the mesh is empty, nothing to export (lower the level?)")
     with atomic_path(p) as tmp:
@@ -241,7 +242,8 @@ def export_voxels(grid: np.ndarray, path: str | Path, level: float = 0.5) -> Pat
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in VOXEL_FORMATS:
-        raise BadInputError(f"{p.name}: unknown voxel format {suffix or '(no suffix)'!r}; use {', '.join(VOXEL_FORMATS)}")
+        shown = suffix or "(no suffix)"
+        raise BadInputError(f"{p.name}: unknown voxel format {shown!r}; use {', '.join(VOXEL_FORMATS)}")
     occ = (_check_grid(grid, level) > level).astype(np.uint8)
     if suffix == ".binvox":
         from gan_core.data.binvox import write_binvox

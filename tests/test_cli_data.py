@@ -162,13 +162,16 @@ def test_export_voxel_formats(shapes_npz, tmp_path, capsys, suffix):
 
 def test_export_from_mesh_and_probabilities(tmp_path, capsys):
     pv.Sphere().save(tmp_path / "ball.stl")
-    assert main(["export", str(tmp_path / "ball.stl"), "--out", str(tmp_path / "ball.binvox"), "--resolution", "16"]) == 0
+    argv = ["export", str(tmp_path / "ball.stl"), "--out", str(tmp_path / "ball.binvox"), "--resolution", "16"]
+    assert main(argv) == 0
     assert load_voxels(tmp_path / "ball.binvox", resolution=None).shape == (16, 16, 16)
     probs = sphere(16).astype(np.float32) * 0.3  # all below the default level
     np.save(tmp_path / "p.npy", probs)
     assert main(["export", str(tmp_path / "p.npy"), "--out", str(tmp_path / "p.stl"), "--level", "0.2"]) == 0
     assert main(["export", str(tmp_path / "p.npy"), "--out", str(tmp_path / "q.stl")]) == 1
-    assert capsys.readouterr().err == f"BadInputError: {tmp_path / 'p.npy'}: the shape is empty at --level 0.5; nothing to export\n"
+    assert capsys.readouterr().err == (
+        f"BadInputError: {tmp_path / 'p.npy'}: the shape is empty at --level 0.5; nothing to export\n"
+    )
 
 
 def test_export_errors(shapes_npz, tmp_path, capsys):
@@ -183,7 +186,8 @@ def test_export_errors(shapes_npz, tmp_path, capsys):
         (["export", str(shapes_npz), "--index", "5", "--out", str(tmp_path / "o.stl")],
          "BadInputError: index 5 out of range: shapes.npz holds 2 grids"),
         (["export", str(tmp_path / "cut.binvox"), "--out", str(tmp_path / "o.stl")],
-         f"BadFileError: {tmp_path / 'cut.binvox'}: binvox data truncated: runs cover {4096 - lost} voxels, dim 16 needs 4096"),
+         f"BadFileError: {tmp_path / 'cut.binvox'}: binvox data truncated: "
+         f"runs cover {4096 - lost} voxels, dim 16 needs 4096"),
         (["export", str(shapes_npz), "--out", str(tmp_path / "o.dae")],
          "BadInputError: --out must end in one of .stl, .obj, .ply, .binvox, .npy, .npz, got 'o.dae'"),
         (["export", str(shapes_npz), "--index", "0", "--out", str(tmp_path / "o.binvox"), "--smooth", "3"],

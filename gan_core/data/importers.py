@@ -110,7 +110,8 @@ def _check_path(p: Path) -> str:
         raise BadFileError(f"{p}: not a file")
     suffix = p.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise BadFileError(f"{p}: unknown format {suffix or '(no suffix)'!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
+        shown = suffix or "(no suffix)"
+        raise BadFileError(f"{p}: unknown format {shown!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
     return suffix
 
 
@@ -250,7 +251,8 @@ def voxel_array_shape(path: str | Path) -> tuple[int, ...]:
         if suffix == ".npz":
             with zipfile.ZipFile(p) as z, z.open("voxels.npy") as f:
                 version = np.lib.format.read_magic(f)
-                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                fmt = np.lib.format
+                reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
                 return tuple(reader(f)[0])
         if suffix in (".h5", ".hdf5"):
             import h5py
