@@ -1,0 +1,497 @@
+"""3D-VAE-GAN training (Wu et al. 2016, section 3.2): an image encoder E in front of the 3D-GAN's generator.
+
+Objective, with y a rendered image of shape x and z ~ q(z | y) = N(mean(y), diag(exp(logvar(y)))):
+
+    L = L_GAN + a1 * KL(q(z | y) || p(z)) + a2 * ||G(z) - x||^2
+
+Reductions (so the paper's a1 = 5, a2 = 1e-4 have a definite meaning, and the same meaning at 32^3 and 64^3
+per voxel of the training resolution):
+
+* ``recon`` = squared error **summed over voxels**, **averaged over the batch** (one shape's SSE, 0..R^3);
+* ``kl`` = KL divergence **summed over the z dimensions**, **averaged over the batch** (nats per image;
+  :func:`gan_core.models.kl_divergence`).
+
+E is trained on a1 * kl + a2 * recon only. G is trained on L_GAN's generator side (D fooled by G(z) and by
+G(E(y))) plus a2 * recon; D on real x against G(z) and G(E(y)) with the 3D-GAN's adaptive step (updated only
+while its batch accuracy is below the threshold). With ``freeze_generator`` (the default with ``from_gan``)
+G and D keep the GAN's weights, G runs in eval mode (the BatchNorm statistics it is used with), and only E
+learns: L_GAN does not depend on E, so D is not needed and is not updated. That is ~3x cheaper per step.
+
+A deterministic held-out part of the data (by ``seed``) never enters training; its file rows are stored in
+every checkpoint (``state["holdout_rows"]``), so ``gan3d evaluate-recon`` evaluates on the same shapes.
+
+The run directory follows :mod:`gan_core.train`: ``config.json``, ``metrics.jsonl`` (a config line, then step
+and epoch lines; epoch lines carry held-out IoU), ``latest.pt`` (kind "vaegan", full state, atomic, every
+few minutes, every epoch and on SIGTERM / Ctrl-C) and ``epoch_NNNN.pt`` weight snapshots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from gan_core.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from gan_core.config import Profile, check_same_architecture, get_profile
+from gan_core.data.dataset import VoxelDataset
+from gan_core.device import autocast, autocast_dtype, pick_device
+from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
+from gan_core.latent import sample_z
+from gan_core.models import Discriminator, Generator, ImageEncoder, bce_logits, kl_divergence, reparameterize
+
+# The GAN trainer's run-directory helpers: one implementation of metrics logging, stop handling and
+# progress conventions for both trainers.
+from gan_core.train import (
+    _ensure_writable_dir,
+    _install_stop_handlers,
+    _mean,
+    _MetricsLog,
+    _quiet,
+    _restore_handlers,
+    _write_json,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["VaeTrainConfig", "VaeTrainer", "holdout_split", "recon_loss"]
+
+
+@dataclass
+class VaeTrainConfig:
+    """Everything a 3D-VAE-GAN run depends on. None means "the profile's value" (the paper's, where it has one)."""
+
+    data: str
+    renders: str
+    out: str
+    profile: str = "fast32"
+    from_gan: str | None = None  # initialise G and D from a 3D-GAN checkpoint
+    freeze_generator: bool | None = None  # None: True with from_gan, else False
+    classes: list[str] | None = None
+    limit: int | None = None
+    epochs: int = 20
+    batch_size: int | None = None
+    e_lr: float = 2e-4  # the paper gives none for E; Adam at 2e-4 with beta1 0.5 as for G and D
+    g_lr: float | None = None
+    d_lr: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    d_acc_threshold: float | None = None
+    kl_weight: float | None = None  # a1; profile: 5
+    recon_weight: float | None = None  # a2; profile: 1e-4
+    holdout: float = 0.1  # share of the shapes kept out of training
+    min_voxels: int = 32  # shapes with fewer occupied voxels (broken voxelisations) are skipped
+    views: int = 4  # when the renders are made on demand
+    render_seed: int = 0
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    channels_last: bool = True
+    threads: int | None = None
+    checkpoint_minutes: float = 10.0
+    snapshot_every: int = 5
+    log_every: int = 1
+    eval_shapes: int = 64  # held-out shapes scored after each epoch
+    resume: bool = False
+    max_steps: int | None = None
+
+    def resolved_profile(self) -> Profile:
+        p = get_profile(self.profile)
+        changes = {k: getattr(self, k) for k in ("batch_size", "g_lr", "d_lr", "beta1", "beta2", "d_acc_threshold",
+                                                 "kl_weight", "recon_weight") if getattr(self, k) is not None}
+        return p.replace(**changes)
+
+    @property
+    def frozen(self) -> bool:
+        return bool(self.from_gan) if self.freeze_generator is None else bool(self.freeze_generator)
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise BadInputError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.batch_size is not None and self.batch_size < 2:
+            raise BadInputError(f"--batch-size must be >= 2 (BatchNorm), got {self.batch_size}")
+        for k in ("e_lr", "g_lr", "d_lr"):
+            v = getattr(self, k)
+            if v is not None and not (v > 0 and math.isfinite(v)):
+                raise BadInputError(f"--{k.replace('_', '-')} must be a positive number, got {v}")
+        for k in ("kl_weight", "recon_weight"):
+            v = getattr(self, k)
+            if v is not None and not (v >= 0 and math.isfinite(v)):
+                raise BadInputError(f"--{k.replace('_', '-')} must be a number >= 0, got {v}")
+        if not 0 <= self.holdout < 1:
+            raise BadInputError(f"--holdout must be in [0, 1), got {self.holdout}")
+        if self.views < 1:
+            raise BadInputError(f"--views must be >= 1, got {self.views}")
+        if self.freeze_generator and not self.from_gan:
+            raise BadInputError("--freeze-generator needs --from-gan (a frozen untrained generator cannot learn)")
+
+
+def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train, held-out) positions of ``n`` shapes: a seeded permutation, the first
+    round(fraction * n) held out (at least one when fraction > 0). Both sorted."""
+    perm = np.random.default_rng([int(seed), 0xE7A1]).permutation(n)
+    k = max(1, int(round(fraction * n))) if fraction > 0 else 0
+    return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+def recon_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||G(E(y)) - x||^2 summed over voxels, averaged over the batch: pred, target (B, R, R, R) -> ()."""
+    return (pred.float() - target.float()).pow(2).flatten(1).sum(1).mean()
+
+
+def _batch_iou(prob: torch.Tensor, target: torch.Tensor) -> float:
+    p, t = prob.detach() > 0.5, target > 0.5
+    inter = (p & t).flatten(1).sum(1).float()
+    union = (p | t).flatten(1).sum(1).float()
+    return float(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).mean())
+
+
+class VaeTrainer:
+    """One 3D-VAE-GAN run. ``run()`` trains to ``config.epochs``; ``on_step`` observes each step."""
+
+    def __init__(self, config: VaeTrainConfig, on_step: Callable[[dict], None] | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> None:
+        config.validate()
+        self.cfg = config
+        self.on_step = on_step
+        self.device = pick_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.out = Path(config.out)
+        _ensure_writable_dir(self.out)
+        self.profile = p = config.resolved_profile()
+        stored = VoxelDataset(config.data, classes=config.classes, limit=config.limit)
+        self.data = stored if stored.stored_resolution == p.resolution else VoxelDataset(
+            config.data, classes=config.classes, limit=config.limit, resolution=p.resolution)
+        self.data_hash = self.data.content_hash()
+        self.renders = self._open_renders(stored, progress)
+        self.render_rows = self.renders.rows_for(self.data.indices)  # dataset position -> cache row
+        self.amp_dtype = autocast_dtype(self.device, config.precision)
+        self.memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
+        torch.manual_seed(config.seed)
+        self.G = Generator(p).to(self.device, memory_format=self.memory_format)
+        self.D = Discriminator(p).to(self.device, memory_format=self.memory_format)
+        self.E = ImageEncoder(p).to(self.device)
+        self.opt_e = torch.optim.Adam(self.E.parameters(), lr=config.e_lr, betas=(p.beta1, p.beta2))
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=p.g_lr, betas=(p.beta1, p.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=p.d_lr, betas=(p.beta1, p.beta2))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
+        self.z_gen = torch.Generator().manual_seed(config.seed * 1000 + 7)
+        self.epoch = self.step = self.batch_in_epoch = 0
+        self._stop_requested = False
+        self._last_save = time.monotonic()
+        self.train_pos, self.holdout_pos = self._split()
+        if config.resume and (self.out / "latest.pt").exists():
+            self._resume(self.out / "latest.pt")
+        elif config.from_gan:
+            self._init_from_gan(config.from_gan)
+        if config.frozen:
+            self.G.requires_grad_(False)
+            self.D.requires_grad_(False)
+        self.eval_pos = self.holdout_pos[: config.eval_shapes]
+        self.fit_pos = self.train_pos[: config.eval_shapes]
+
+    # -- setup ---------------------------------------------------------------------------------------------
+    def _open_renders(self, stored: VoxelDataset, progress: Callable[[int, int], None] | None):
+        from gan_core.data.render import RenderSet, file_sha256, render_dataset
+
+        path = Path(self.cfg.renders)
+        if not path.exists():
+            log.warning("%s does not exist: rendering %d shapes x %d views first", path, len(stored), self.cfg.views)
+            render_dataset(stored, path, views=self.cfg.views, size=self.profile.image_size,
+                           seed=self.cfg.render_seed, progress=progress)
+        rs = RenderSet(path)
+        if rs.data_sha256 != file_sha256(self.data.path):
+            rs.close()
+            raise BadInputError(f"--renders {path} was rendered from another data file; render {self.data.path} "
+                                "into a new file")
+        if rs.size != self.profile.image_size:
+            rs.close()
+            raise ProfileMismatchError(f"--renders {path} holds {rs.size} px images but profile "
+                                       f"{self.profile.name!r} needs {self.profile.image_size}; render again "
+                                       f"with --size {self.profile.image_size}")
+        return rs
+
+    def _split(self) -> tuple[np.ndarray, np.ndarray]:
+        train, hold = holdout_split(len(self.data), self.cfg.holdout, self.cfg.seed)
+        counts = np.concatenate([self.data.read(np.arange(i, min(i + 256, len(self.data)))).reshape(
+            min(256, len(self.data) - i), -1).sum(1) for i in range(0, len(self.data), 256)])
+        ok = counts >= self.cfg.min_voxels
+        skipped = int((~ok).sum())
+        if skipped:
+            log.warning("skipping %d shapes with fewer than %d occupied voxels", skipped, self.cfg.min_voxels)
+        self.n_skipped = skipped
+        train, hold = train[ok[train]], hold[ok[hold]]
+        if len(train) < self.profile.batch_size:
+            raise BadInputError(f"{len(train)} training shapes is fewer than one batch of {self.profile.batch_size}; "
+                                "lower --batch-size or --holdout")
+        return train, hold
+
+    def _init_from_gan(self, path: str) -> None:
+        ck = load_checkpoint(path)
+        gp: Profile = ck["profile"]
+        check_same_architecture(gp, self.profile, f"--from-gan {path}")
+        if gp.z_prior != self.profile.z_prior:
+            raise ProfileMismatchError(f"--from-gan {path}: its generator uses a {gp.z_prior} prior, the encoder's "
+                                       f"KL term assumes {self.profile.z_prior}")
+        load_weights(self.G, ck, "generator")
+        if "discriminator" in ck:
+            load_weights(self.D, ck, "discriminator")
+        elif not self.cfg.frozen:
+            raise BadCheckpointError(f"--from-gan {path}: has no discriminator; add --freeze-generator")
+        if "encoder" in ck:  # fine-tuning a VAE-GAN checkpoint: keep its encoder too
+            load_weights(self.E, ck, "encoder")
+        log.info("initialised G and D from %s", path)
+
+    def _resume(self, path: Path) -> None:
+        ck = load_checkpoint(path, map_location="cpu")
+        if ck.get("kind") != "vaegan":
+            raise ProfileMismatchError(f"{path} is a {ck.get('kind')} checkpoint, not a VAE-GAN run; use a new --out")
+        check_same_architecture(ck["profile"], self.profile, f"--resume from {path}")
+        if ck.get("data_hash") and ck["data_hash"] != self.data_hash:
+            raise ProfileMismatchError(f"{path} was trained on different data (or classes / limit); use a new "
+                                       "--out or the same data")
+        for net, key in ((self.G, "generator"), (self.D, "discriminator"), (self.E, "encoder")):
+            load_weights(net, ck, key)
+        opts = ck.get("optimizers") or {}
+        if not {"e", "g", "d"} <= set(opts):
+            raise ProfileMismatchError(f"{path} has no optimiser state (a weights-only file): use --from-gan")
+        self.opt_e.load_state_dict(opts["e"])
+        self.opt_g.load_state_dict(opts["g"])
+        self.opt_d.load_state_dict(opts["d"])
+        st = ck["state"]
+        self.epoch, self.step, self.batch_in_epoch = int(st["epoch"]), int(st["step"]), int(st["batch_in_epoch"])
+        if bool(st.get("freeze_generator")) != self.cfg.frozen:
+            raise ProfileMismatchError(f"{path} was trained with freeze_generator={bool(st.get('freeze_generator'))}; "
+                                       "resume with the same setting")
+        # The stored split wins: a run keeps its held-out shapes whatever the defaults do later.
+        rows = np.asarray(self.data.indices)
+        pos_of = {int(r): i for i, r in enumerate(rows)}
+        self.holdout_pos = np.array([pos_of[int(r)] for r in st["holdout_rows"]], np.int64)
+        self.train_pos = np.array([pos_of[int(r)] for r in st["train_rows"]], np.int64)
+        if "z" in ck["rng"]:
+            self.z_gen.set_state(ck["rng"]["z"])
+        if "torch" in ck["rng"]:
+            torch.set_rng_state(ck["rng"]["torch"])
+        log.info("resumed %s at epoch %d step %d", path, self.epoch, self.step)
+
+    def save(self, final_epoch_file: bool = False) -> None:
+        """Write latest.pt (full state) and, at snapshot epochs, epoch_NNNN.pt (weights and split only)."""
+        from gan_core.data.render import file_sha256
+
+        rows = np.asarray(self.data.indices)
+        state = {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch, "seed": self.cfg.seed,
+                 "holdout_rows": [int(r) for r in rows[self.holdout_pos]],
+                 "train_rows": [int(r) for r in rows[self.train_pos]],
+                 "data_sha256": file_sha256(self.data.path), "render_seed": int(self.renders.seed),
+                 "freeze_generator": self.cfg.frozen, "kl_weight": self.profile.kl_weight,
+                 "recon_weight": self.profile.recon_weight}
+        common = dict(profile=self.profile, kind="vaegan", data_hash=self.data_hash,
+                      meta={"command": " ".join(sys.argv), "data": str(self.data.path), "classes": self.cfg.classes,
+                            "renders": str(self.renders.path), "from_gan": self.cfg.from_gan,
+                            "reductions": "recon: SSE summed over voxels, mean over batch; kl: summed over z, "
+                                          "mean over batch"})
+        models = {"generator": self.G, "discriminator": self.D, "encoder": self.E}
+        save_checkpoint(self.out / "latest.pt", models=models, optimizers={"e": self.opt_e, "g": self.opt_g,
+                                                                          "d": self.opt_d},
+                        state=state, rng={"z": self.z_gen.get_state(), "torch": torch.get_rng_state()}, **common)
+        if final_epoch_file:
+            save_checkpoint(self.out / f"epoch_{self.epoch:04d}.pt", models=models, state=state, **common)
+        self._last_save = time.monotonic()
+
+    # -- data ----------------------------------------------------------------------------------------------
+    def _batches(self) -> list[np.ndarray]:
+        g = torch.Generator().manual_seed(self.cfg.seed + self.epoch)
+        perm = self.train_pos[torch.randperm(len(self.train_pos), generator=g).numpy()]
+        bs = self.profile.batch_size
+        n = len(perm) // bs
+        return [perm[i * bs:(i + 1) * bs] for i in range(n)]
+
+    def read_batch(self, positions: np.ndarray, views: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """Targets (B, R, R, R) uint8 and images (B, S, S, 3) uint8 of dataset positions, one view each."""
+        return self.data.read(positions), self.renders.images(self.render_rows[positions], views)
+
+    def _views_for(self, batch_index: int, n: int) -> np.ndarray:
+        """Which cached view each shape of a batch uses: depends on (seed, epoch, batch) only, so resume matches."""
+        g = np.random.default_rng([self.cfg.seed, self.epoch, batch_index, 0x71E])
+        return g.integers(0, self.renders.views, n)
+
+    # -- training ------------------------------------------------------------------------------------------
+    def _images(self, images_u8: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(images_u8).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, S, S)
+
+    def train_step(self, vox_u8: np.ndarray, images_u8: np.ndarray) -> dict[str, Any]:
+        """One step on targets (B, R, R, R) uint8 and their images (B, S, S, 3) uint8; returns its metrics."""
+        t0 = time.perf_counter()
+        dev, p, frozen = self.device, self.profile, self.cfg.frozen
+        a1, a2 = p.kl_weight, p.recon_weight
+        x = torch.from_numpy(vox_u8).to(dev, torch.float32)  # (B, R, R, R)
+        y = self._images(images_u8)
+        b = x.shape[0]
+        self.E.train()
+        self.G.train(not frozen)  # frozen: the BatchNorm statistics G is used with
+        with autocast(dev, self.amp_dtype):
+            mean, logvar = self.E(y)  # (B, z_dim) each
+            z_enc = reparameterize(mean.float(), logvar.float())
+            rec = self.G(z_enc)  # (B, R, R, R)
+        kl = kl_divergence(mean.float(), logvar.float())
+        recon = recon_loss(rec, x)
+        loss_e = a1 * kl + a2 * recon
+        out: dict[str, Any] = {}
+        if frozen:
+            self.opt_e.zero_grad(set_to_none=True)
+            self.scaler.scale(loss_e).backward()
+            self.scaler.step(self.opt_e)
+        else:
+            out = self._gan_step(x, rec, loss_e, recon, b)
+        self.scaler.update()
+        self.step += 1
+        vals = {"kl": float(kl.detach()), "recon": float(recon.detach()), "loss_e": float(loss_e.detach())}
+        if not all(math.isfinite(v) for v in vals.values()):
+            raise FloatingPointError(f"loss became non-finite at step {self.step} ({vals})")
+        return {"type": "step", "epoch": self.epoch, "step": self.step, **vals, "iou": _batch_iou(rec.float(), x),
+                "mean_abs_z": float(mean.detach().float().abs().mean()),
+                "sigma": float(torch.exp(0.5 * logvar.detach().float()).mean()), **out,
+                "time": time.perf_counter() - t0}
+
+    def _gan_step(self, x: torch.Tensor, rec: torch.Tensor, loss_e: torch.Tensor, recon: torch.Tensor,
+                  b: int) -> dict[str, Any]:
+        """D on real vs G(z) and G(E(y)) (gated); G on fooling D plus a2 * recon; E on its own loss only."""
+        dev, p = self.device, self.profile
+        z = sample_z(b, p, generator=self.z_gen).to(dev)
+        xr = x.unsqueeze(1).contiguous(memory_format=self.memory_format)
+        with autocast(dev, self.amp_dtype):
+            fake = self.G(z)  # (B, R, R, R)
+            d_real = self.D.logits(xr)
+            d_fake = self.D.logits(fake.detach().unsqueeze(1))
+            d_rec = self.D.logits(rec.detach().unsqueeze(1))
+            d_loss = bce_logits(d_real, 1.0) + 0.5 * (bce_logits(d_fake, 0.0) + bce_logits(d_rec, 0.0))
+        with torch.no_grad():
+            d_acc = 0.5 * ((d_real > 0).float().mean() + 0.5 * ((d_fake < 0).float().mean() + (d_rec < 0).float().mean()))
+        update_d = bool(d_acc.item() < p.d_acc_threshold)
+        if update_d:
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler.scale(d_loss).backward()
+            self.scaler.step(self.opt_d)
+        with autocast(dev, self.amp_dtype):
+            g_gan = bce_logits(self.D.logits(fake.unsqueeze(1)), 1.0) + bce_logits(self.D.logits(rec.unsqueeze(1)), 1.0)
+        loss_g = g_gan + p.recon_weight * recon
+        self.opt_e.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
+        # Two backward passes over the shared graph, each into its own parameters: E learns from KL + recon
+        # only (the paper), G from L_GAN + recon.
+        self.scaler.scale(loss_e).backward(inputs=list(self.E.parameters()), retain_graph=True)
+        self.scaler.scale(loss_g).backward(inputs=list(self.G.parameters()))
+        self.scaler.step(self.opt_e)
+        self.scaler.step(self.opt_g)
+        return {"g_loss": float(g_gan.detach()), "d_loss": float(d_loss.detach()), "d_acc": float(d_acc),
+                "d_updated": update_d}
+
+    @torch.no_grad()
+    def evaluate(self, positions: np.ndarray, view: int = 0) -> dict[str, float]:
+        """Posterior-mean reconstructions of ``positions`` from one cached view: IoU (plain and best of 4
+        rotations about the up axis), recon (SSE) and KL, in eval mode."""
+        from gan_core.reconstruct import best_rotation_iou, iou
+
+        if len(positions) == 0:
+            return {}
+        self.E.eval()
+        self.G.eval()
+        ious, rot_ious, recons, kls = [], [], [], []
+        for i in range(0, len(positions), 32):
+            vox, imgs = self.read_batch(positions[i:i + 32], view)
+            with autocast(self.device, self.amp_dtype):
+                mean, logvar = self.E(self._images(imgs))
+                prob = self.G(mean.float()).float()  # (B, R, R, R)
+            x = torch.from_numpy(vox).to(self.device, torch.float32)
+            recons.append(float(recon_loss(prob, x)) * len(vox))
+            kls.append(float(kl_divergence(mean.float(), logvar.float())) * len(vox))
+            pn = prob.cpu().numpy()
+            for pr, t in zip(pn, vox):
+                ious.append(iou(pr > 0.5, t))
+                rot_ious.append(best_rotation_iou(pr, t)[0])
+        n = len(positions)
+        return {"iou": float(np.mean(ious)), "iou_rot": float(np.mean(rot_ious)), "recon": sum(recons) / n,
+                "kl": sum(kls) / n}
+
+    def run(self) -> dict[str, Any]:
+        """Train until ``epochs`` are complete, ``max_steps`` is reached or a stop is requested."""
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        metrics = _MetricsLog(self.out / "metrics.jsonl", enabled=True)
+        conf = {"type": "config", "kind": "vaegan", "config": dataclasses.asdict(cfg), "profile": self.profile.to_dict(),
+                "device": str(self.device), "precision": str(self.amp_dtype), "frozen_generator": cfg.frozen,
+                "n_shapes": len(self.data), "n_train": len(self.train_pos), "n_holdout": len(self.holdout_pos),
+                "n_skipped": self.n_skipped, "render_views": self.renders.views, "resumed_at_step": self.step,
+                "reductions": {"recon": "squared error summed over voxels, mean over batch",
+                               "kl": "summed over z dims, mean over batch"}}
+        _write_json(self.out / "config.json", conf)
+        metrics.write(conf)
+        old_handlers = _install_stop_handlers(self)  # type: ignore[arg-type]
+        last: dict[str, Any] = {}
+        try:
+            while self.epoch < cfg.epochs and not self._stop_requested:
+                batches = self._batches()
+                t_epoch = time.perf_counter()
+                steps: list[dict[str, Any]] = []
+                bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+                           unit="batch", file=sys.stderr, disable=_quiet(), dynamic_ncols=True)
+                while self.batch_in_epoch < len(batches):
+                    pos = batches[self.batch_in_epoch]
+                    vox, imgs = self.read_batch(pos, self._views_for(self.batch_in_epoch, len(pos)))
+                    m = self.train_step(vox, imgs)
+                    self.batch_in_epoch += 1
+                    steps.append(m)
+                    if self.step % cfg.log_every == 0:
+                        metrics.write(m)
+                    if self.on_step:
+                        self.on_step(m)
+                    bar.update(1)
+                    bar.set_postfix(kl=f"{m['kl']:.1f}", recon=f"{m['recon']:.0f}", iou=f"{m['iou']:.2f}")
+                    if self._stop_requested or (cfg.max_steps and self.step >= cfg.max_steps):
+                        break
+                    if time.monotonic() - self._last_save > cfg.checkpoint_minutes * 60:
+                        self.save()
+                bar.close()
+                if self.batch_in_epoch < len(batches):  # stopped mid-epoch
+                    self.save()
+                    break
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                last = self._end_epoch(steps, time.perf_counter() - t_epoch, metrics)
+            if self._stop_requested:
+                metrics.write({"type": "stopped", "epoch": self.epoch, "step": self.step})
+        finally:
+            _restore_handlers(old_handlers)
+            metrics.close()
+        return last
+
+    def _end_epoch(self, steps: list[dict[str, Any]], seconds: float, metrics: _MetricsLog) -> dict[str, Any]:
+        held = self.evaluate(self.eval_pos)
+        fit = self.evaluate(self.fit_pos)
+        rec: dict[str, Any] = {
+            "type": "epoch", "epoch": self.epoch, "step": self.step, "epoch_time": seconds,
+            "kl": _mean(steps, "kl"), "recon": _mean(steps, "recon"), "loss_e": _mean(steps, "loss_e"),
+            "train_batch_iou": _mean(steps, "iou"),
+            **{f"heldout_{k}": v for k, v in held.items()}, **{f"train_{k}": v for k, v in fit.items()},
+            "n_heldout_eval": len(self.eval_pos),
+        }
+        if not self.cfg.frozen and steps:
+            rec.update(g_loss=_mean(steps, "g_loss"), d_loss=_mean(steps, "d_loss"), d_acc=_mean(steps, "d_acc"),
+                       d_update_rate=_mean(steps, "d_updated"))
+        snapshot = self.epoch % self.cfg.snapshot_every == 0 or self.epoch == self.cfg.epochs
+        self.save(final_epoch_file=snapshot)
+        metrics.write(rec)
+        return rec
+
+    def close(self) -> None:
+        self.renders.close()
+        self.data.close()

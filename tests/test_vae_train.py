@@ -1,0 +1,203 @@
+"""3D-VAE-GAN training: the objective's terms learn, the held-out split stays out and is stored, --from-gan and
+--freeze-generator do what they say, resume is exact, and the command's errors are one line.
+
+The render cache here is a stand-in written directly (silhouettes of the boxes from above and the side), so
+these tests need no off-screen renderer and take seconds."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from gan_core.checkpoint import load_checkpoint, save_checkpoint
+from gan_core.cli import main
+from gan_core.config import get_profile
+from gan_core.data.render import FORMAT_VERSION, SMOOTH_ITERATIONS, file_sha256
+from gan_core.errors import BadInputError, ProfileMismatchError
+from gan_core.models import Discriminator, Generator
+from gan_core.vae_train import VaeTrainConfig, VaeTrainer, holdout_split
+from tests.core_data import boxes_npz
+
+S = 64  # tiny16's image_size
+
+
+def fake_renders(data, out, views=2, size=S, seed=0):
+    """A complete render cache of ``data`` whose images are coloured silhouettes of each grid."""
+    with np.load(data) as f:
+        vox, labels, classes = f["voxels"], f["labels"], [str(c) for c in f["classes"]]
+    n, r = len(vox), vox.shape[1]
+    images = np.full((n, views, size, size, 3), 255, np.uint8)
+    rep = size // r
+    for i in range(n):
+        for v in range(views):
+            sil = vox[i].max(axis=v % 2)[:, ::-1].T  # (R, R): a side view, axis 2 up
+            images[i, v][np.kron(sil, np.ones((rep, rep), np.uint8)) > 0] = (40 + 60 * v, 90, 160)
+    with h5py.File(out, "w") as h5:
+        h5.create_dataset("images", data=images, chunks=(1, views, size, size, 3))
+        h5["azimuth"] = np.zeros((n, views), np.float32)
+        h5["elevation"] = np.zeros((n, views), np.float32)
+        h5["shape_index"] = np.arange(n, dtype=np.int64)
+        h5["labels"] = labels
+        h5.create_dataset("classes", data=classes, dtype=h5py.string_dtype("utf-8"))
+        h5["done"] = np.ones(n, np.uint8)
+        h5.attrs.update(data_sha256=file_sha256(data), views=views, size=size, seed=seed,
+                        smooth_iterations=SMOOTH_ITERATIONS, complete=True, gan3d_renders=FORMAT_VERSION)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a loaded 2-core machine two threads spin against each other (10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = boxes_npz(tmp_path / "boxes.npz", n=24)
+    fake_renders(path, tmp_path / "renders.h5")
+    return path
+
+
+def _cfg(data, out, **kw):
+    base = dict(data=str(data), renders=str(data.parent / "renders.h5"), out=str(out), profile="tiny16", epochs=2,
+                batch_size=8, precision="fp32", channels_last=False, seed=0, holdout=0.25, min_voxels=1,
+                e_lr=1e-3, eval_shapes=8)
+    base.update(kw)
+    return VaeTrainConfig(**base)
+
+
+def _gan(tmp_path, z_prior="normal"):
+    p = get_profile("tiny16").replace(z_prior=z_prior)
+    torch.manual_seed(1)
+    return save_checkpoint(tmp_path / "gan.pt", profile=p, kind="gan",
+                           models={"generator": Generator(p), "discriminator": Discriminator(p)})
+
+
+def test_split_is_deterministic_disjoint_and_kept_out_of_training(data, tmp_path):
+    a_train, a_hold = holdout_split(100, 0.1, seed=3)
+    b_train, b_hold = holdout_split(100, 0.1, seed=3)
+    assert np.array_equal(a_hold, b_hold) and len(a_hold) == 10 and not set(a_train) & set(a_hold)
+    assert not np.array_equal(holdout_split(100, 0.1, seed=4)[1], a_hold)
+    tr = VaeTrainer(_cfg(data, tmp_path / "run", epochs=1))
+    hold = set(tr.holdout_pos.tolist())
+    assert len(hold) == 6 and not any(set(b.tolist()) & hold for b in tr._batches())
+    tr.run()
+    st = load_checkpoint(tmp_path / "run" / "latest.pt")["state"]
+    assert sorted(st["holdout_rows"]) == sorted(hold) and len(st["train_rows"]) == 18
+    assert st["data_sha256"] == file_sha256(data)
+
+
+def test_recon_loss_falls_and_kl_is_a_nonnegative_sum_over_z(data, tmp_path):
+    tr = VaeTrainer(_cfg(data, tmp_path / "run", kl_weight=1e-3, recon_weight=1.0))
+    vox, imgs = tr.read_batch(tr.train_pos[:8], 0)
+    rows = [tr.train_step(vox, imgs) for _ in range(12)]
+    assert np.mean([r["recon"] for r in rows[-3:]]) < 0.8 * np.mean([r["recon"] for r in rows[:3]])
+    assert all(r["kl"] >= 0 for r in rows)
+    # kl is summed over z: at an untrained encoder it is of the order of z_dim * O(1), not a per-dim mean
+    assert rows[0]["kl"] > 1.0
+    # with only the KL term, the posterior moves to the prior: KL falls towards 0
+    kl_only = VaeTrainer(_cfg(data, tmp_path / "kl", kl_weight=1.0, recon_weight=0.0))
+    ks = [kl_only.train_step(vox, imgs)["kl"] for _ in range(12)]
+    assert ks[-1] < 0.5 * ks[0]
+
+
+def test_from_gan_frozen_trains_only_the_encoder(data, tmp_path):
+    gan = _gan(tmp_path)
+    ck = load_checkpoint(gan)
+    tr = VaeTrainer(_cfg(data, tmp_path / "run", from_gan=str(gan), kl_weight=1e-3, recon_weight=1.0))
+    assert tr.cfg.frozen
+    for k, v in tr.G.state_dict().items():
+        assert torch.equal(v, ck["generator"][k]), k
+    e_before = {k: v.clone() for k, v in tr.E.state_dict().items()}
+    vox, imgs = tr.read_batch(tr.train_pos[:8], 0)
+    rows = [tr.train_step(vox, imgs) for _ in range(8)]
+    assert "d_loss" not in rows[0]  # D is not needed when G is frozen
+    for k, v in tr.G.state_dict().items():  # weights and BatchNorm statistics untouched (eval mode)
+        assert torch.equal(v, ck["generator"][k]), k
+    assert any(not torch.equal(v, e_before[k]) for k, v in tr.E.state_dict().items())
+    assert rows[-1]["recon"] < rows[0]["recon"]
+    # unfrozen: all three learn, D on real vs G(z) and G(E(y))
+    tr2 = VaeTrainer(_cfg(data, tmp_path / "run2", from_gan=str(gan), freeze_generator=False,
+                          d_acc_threshold=1.0))
+    m = tr2.train_step(vox, imgs)
+    assert m["d_updated"] and {"g_loss", "d_loss", "d_acc"} <= set(m)
+    assert any(not torch.equal(v, ck["generator"][k]) for k, v in tr2.G.state_dict().items())
+
+
+def test_from_gan_refuses_other_architecture_and_prior(data, tmp_path):
+    p = get_profile("fast32")
+    save_checkpoint(tmp_path / "big.pt", profile=p, models={"generator": Generator(p)})
+    with pytest.raises(ProfileMismatchError, match="--from-gan"):
+        VaeTrainer(_cfg(data, tmp_path / "run", from_gan=str(tmp_path / "big.pt")))
+    with pytest.raises(ProfileMismatchError, match="prior"):
+        VaeTrainer(_cfg(data, tmp_path / "run", from_gan=str(_gan(tmp_path, z_prior="uniform"))))
+
+
+def test_run_logs_and_resume_continues_exactly(data, tmp_path):
+    full = VaeTrainer(_cfg(data, tmp_path / "full"))
+    full.run()
+    rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["type"] == "config" and rows[0]["kind"] == "vaegan" and rows[0]["n_holdout"] == 6
+    steps = [r for r in rows if r["type"] == "step"]
+    epochs = [r for r in rows if r["type"] == "epoch"]
+    assert len(steps) == 4 and {"kl", "recon", "iou"} <= set(steps[0])
+    assert [e["epoch"] for e in epochs] == [1, 2] and 0 <= epochs[-1]["heldout_iou"] <= 1
+    assert {"heldout_kl", "heldout_recon", "heldout_iou_rot", "train_iou"} <= set(epochs[-1])
+    ck = load_checkpoint(tmp_path / "full" / "latest.pt")
+    assert ck["kind"] == "vaegan" and {"generator", "discriminator", "encoder"} <= set(ck)
+
+    part = VaeTrainer(_cfg(data, tmp_path / "part", max_steps=3))  # stops mid-epoch 2
+    part.run()
+    st = load_checkpoint(tmp_path / "part" / "latest.pt")["state"]
+    assert (st["epoch"], st["step"], st["batch_in_epoch"]) == (1, 3, 1)
+    resumed = VaeTrainer(_cfg(data, tmp_path / "part", resume=True))
+    assert resumed.step == 3 and np.array_equal(resumed.holdout_pos, part.holdout_pos)
+    resumed.run()
+    assert resumed.step == full.step == 4
+    for (name, a), b in zip(full.E.state_dict().items(), resumed.E.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), name
+    other = boxes_npz(tmp_path / "other.npz", n=24, seed=9)
+    fake_renders(other, tmp_path / "other.h5")
+    with pytest.raises(ProfileMismatchError, match="different data"):
+        VaeTrainer(_cfg(other, tmp_path / "part", resume=True, renders=str(tmp_path / "other.h5")))
+
+
+def test_renders_must_match_data_and_profile(data, tmp_path):
+    other = boxes_npz(tmp_path / "o.npz", n=24, seed=4)
+    with pytest.raises(BadInputError, match="another data file"):
+        VaeTrainer(_cfg(other, tmp_path / "run"))
+    fake_renders(data, tmp_path / "small.h5", size=32)
+    with pytest.raises(ProfileMismatchError, match="--size 64"):
+        VaeTrainer(_cfg(data, tmp_path / "run", renders=str(tmp_path / "small.h5")))
+
+
+def _cli(capsys, *argv):
+    rc = main(["train-vae", *argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_command_runs_and_errors_are_one_line(data, tmp_path, capsys):
+    base = ["--data", str(data), "--renders", str(tmp_path / "renders.h5"), "--profile", "tiny16"]
+    rc, out, err = _cli(capsys, *base, "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8",
+                        "--holdout", "0.25", "--precision", "fp32", "--min-voxels", "1")
+    assert rc == 0, err
+    assert json.loads(out)["epoch"] == 1 and 0 <= json.loads(out)["heldout_iou"] <= 1
+    rc, out, _ = _cli(capsys, *base, "--out", str(tmp_path / "dry"), "--dry-run", "--kl-weight", "0.5")
+    assert rc == 0 and json.loads(out)["profile"]["kl_weight"] == 0.5 and not (tmp_path / "dry").exists()
+    cases = [
+        (["--out", str(tmp_path / "r"), "--freeze-generator"],
+         "BadInputError: --freeze-generator needs --from-gan (a frozen untrained generator cannot learn)"),
+        (["--out", str(tmp_path / "r"), "--holdout", "1.5"], "BadInputError: --holdout must be in [0, 1), got 1.5"),
+        (["--out", str(tmp_path / "r"), "--from-gan", str(tmp_path / "no.pt")],
+         f"BadFileError: --from-gan {tmp_path / 'no.pt'}: no such file"),
+        (["--out", str(tmp_path / "r"), "--kl-weight", "-1"], "BadInputError: --kl-weight must be a number >= 0, got -1.0"),
+    ]
+    for argv, line in cases:
+        rc, out, err = _cli(capsys, *base, *argv)
+        assert rc == 1 and err.strip() == line and out == ""
