@@ -148,6 +148,11 @@ class GenerationService(QObject):
         with self._cond:
             return not self._pending and self._running is None
 
+    @property
+    def busy(self) -> bool:
+        """True from a request until its results (and all before them) reached the GUI thread."""
+        return self._busy
+
     def shutdown(self, timeout: float = 5.0) -> None:
         with self._cond:
             self._stop = True
@@ -156,8 +161,8 @@ class GenerationService(QObject):
         self._thread.join(timeout)
 
     def _deliver(self, result: ShapeResult) -> None:
-        if result.id < 0:  # the worker went idle
-            pass
+        if result.id < 0:  # the worker went idle after everything before this in the queue was delivered
+            self._set_busy(not self.idle)
         elif not self.is_current(result.target, result.id):
             self.dropped += 1
         else:
@@ -165,12 +170,10 @@ class GenerationService(QObject):
             for cb in list(self._subs.get(result.target, ())):
                 cb(result)
             self.resultReady.emit(result)
-        self._set_busy(not self.idle)
 
     def _report_error(self, target: str, rid: int, message: str) -> None:
         if self.is_current(target, rid):
             self.failed.emit(target, message)
-        self._set_busy(not self.idle)
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:

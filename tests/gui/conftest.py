@@ -73,6 +73,7 @@ def ctx(qtbot: Any, state: Any) -> Iterator[Any]:
     from explorer.context import AppContext
 
     c = AppContext(state)
+    c.project_steps = 10  # projection quality is gan_core's business; here only the flow matters
     yield c
     c.shutdown()
     qtbot.waitUntil(lambda: not c.jobs.busy, timeout=10000)
@@ -97,7 +98,7 @@ def window(qtbot: Any, tiny_model: Any, settings: Any) -> Iterator[Any]:
 def wait_idle(qtbot: Any) -> Any:
     """wait_idle(ctx): until no generation is pending or running, no job runs, and results were delivered."""
     def wait(ctx: Any, timeout: int = 10000) -> None:
-        qtbot.waitUntil(lambda: ctx.service.idle and not ctx.jobs.busy and not ctx.service._busy, timeout=timeout)
+        qtbot.waitUntil(lambda: not ctx.service.busy and not ctx.jobs.busy, timeout=timeout)
     return wait
 
 

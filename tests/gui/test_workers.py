@@ -61,7 +61,7 @@ def test_newest_request_wins_and_stale_work_is_dropped(qtbot, service):
     id3 = service.request("current", z(3))  # ...and replaced before it ever ran
     assert id1 < id2 < id3
     fake.gate.set()
-    qtbot.waitUntil(lambda: service.idle and not service._busy and bool(got), timeout=10000)
+    qtbot.waitUntil(lambda: service.idle and not service.busy and bool(got), timeout=10000)
     assert [r.id for r in got] == [id3]
     np.testing.assert_array_equal(got[0].z, z(3))
     assert got[0].mesh is not None and got[0].mesh.n_points > 0  # meshed on the worker
@@ -85,7 +85,7 @@ def test_result_superseded_after_the_worker_checked_is_dropped_on_delivery(qtbot
     assert in_job.wait(10)  # past the worker's staleness check
     newest = service.request("t", z(2), job=lambda m, v: "second")
     release.set()
-    qtbot.waitUntil(lambda: service.idle and not service._busy and bool(got), timeout=10000)
+    qtbot.waitUntil(lambda: service.idle and not service.busy and bool(got), timeout=10000)
     assert [(r.id, r.extra) for r in got] == [(newest, "second")]
 
 
