@@ -1,0 +1,153 @@
+"""What every panel is given: the session state, the generation service, the job runner, the camera link
+and the notifier; plus :class:`ShapeChannel`, which binds one view to a latent of the state."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import numpy as np
+from PyQt6.QtCore import QEvent, QObject, pyqtSignal
+
+from explorer.state import LOOK_FIELDS, SessionState
+from explorer.viewport import CameraLink, ShapeView
+from explorer.workers import GenerationService, JobRunner, ShapeResult
+
+log = logging.getLogger(__name__)
+
+
+class Notifier(QObject):
+    """The one place user messages go (panels, workers, the excepthook); the window shows them.
+    Safe to call from any thread (the signal is queued to the GUI thread)."""
+
+    message = pyqtSignal(str, str)  # level ("info", "warning", "error"), text
+
+    def info(self, text: str) -> None:
+        self.message.emit("info", text)
+
+    def warning(self, text: str) -> None:
+        self.message.emit("warning", text)
+
+    def error(self, text: str) -> None:
+        log.info("user error: %s", text)
+        self.message.emit("error", text)
+
+
+class AppContext(QObject):
+    """Shared services. Panels keep no session data: they read ``state`` and write through it."""
+
+    def __init__(self, state: SessionState, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.service = GenerationService(self)
+        self.jobs = JobRunner(self)
+        self.notifier = Notifier(self)
+        self.cameras = CameraLink()
+        self.actions: dict[str, Any] = {}  # window actions panels may trigger ("open_bank", ...)
+        self.project_steps = 150  # optimiser steps of Model.project (about 1 s for fast32 on 2 cores)
+        self.service.failed.connect(lambda target, msg: self.notifier.error(f"{target}: {msg}"))
+        self.jobs.failed.connect(self.notifier.error)
+        state.modelChanged.connect(self.service.set_model)
+        if state.model is not None:
+            self.service.set_model(state.model)
+
+    def project(self, voxels: np.ndarray, label: str, apply: Callable[[np.ndarray, str], None]) -> Any:
+        """Project a voxel grid into z on a worker (progress in the status bar), then ``apply(z, label)``.
+
+        Model.project runs a few hundred optimiser steps; its progress callback is also the abort check.
+        """
+        model = self.state.model
+        if model is None:
+            self.notifier.error("no model is loaded")
+            return None
+        grid = np.array(voxels, np.float32)
+
+        def job(report: Callable[[int, int], None]) -> tuple[np.ndarray, float]:
+            return model.project(grid, steps=self.project_steps, restarts=4, progress=report)
+
+        def done(res: tuple[np.ndarray, float]) -> None:
+            z, iou = res
+            apply(z, f"{label} (projected, IoU {iou:.2f})")
+
+        return self.jobs.start(f"Projecting {label}", job, on_done=done, progress=True)
+
+    def shutdown(self) -> None:
+        self.jobs.abort()
+        self.service.shutdown()
+
+
+class ShapeChannel(QObject):
+    """Keeps ``view`` showing ``z_of()``: re-requests when one of ``fields`` (or the iso level, display mode
+    or model) changes, shows only the service's current result for its target. A hidden view (another tab)
+    asks for nothing until it is shown, so the visible views get the generator first.
+
+    ``display`` None follows the state's display mode; "none" asks for voxels only (thumbnails).
+    """
+
+    shown = pyqtSignal(object)  # the ShapeResult now on screen
+
+    def __init__(self, ctx: AppContext, target: str, view: Any, z_of: Callable[[], np.ndarray | None],
+                 fields: frozenset[str], *, caption: Callable[[], str] | None = None, display: str | None = None,
+                 link_camera: bool = True, job_of: Callable[[], Any] | None = None) -> None:
+        super().__init__(view)
+        self.ctx, self.target, self.view, self.z_of = ctx, target, view, z_of
+        self.job_of = job_of
+        self.fields = frozenset(fields) | LOOK_FIELDS
+        self.caption = caption
+        self.display = display
+        self.result: ShapeResult | None = None
+        self.stale = True
+        view.installEventFilter(self)
+        ctx.service.subscribe(target, self._show)
+        ctx.service.failed.connect(self._failed)
+        ctx.state.changed.connect(self._on_changed)
+        ctx.state.modelChanged.connect(self._on_model)
+        if link_camera and isinstance(view, ShapeView):
+            ctx.cameras.add(view)
+        self.refresh()
+
+    def _on_changed(self, fields: frozenset[str]) -> None:
+        if fields & self.fields:
+            self.refresh()
+
+    def _on_model(self, _model: Any) -> None:
+        self.refresh()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Show and self.stale:
+            self.refresh()
+        return False
+
+    def refresh(self) -> None:
+        if not self.view.isVisible():
+            self.stale = True  # catch up when shown
+            return
+        self.stale = False
+        z = self.z_of()
+        if self.caption is not None and hasattr(self.view, "set_caption"):
+            self.view.set_caption(self.caption())
+        if z is None:
+            self.ctx.service.cancel(self.target)
+            if hasattr(self.view, "set_status"):
+                self.view.set_status("empty")
+            return
+        state = self.ctx.state
+        job = self.job_of() if self.job_of is not None else None
+        if self.job_of is not None and job is None:
+            return  # nothing to compute (e.g. no bank)
+        self.ctx.service.request(self.target, z, level=state.level, display=self.display or state.display,
+                                 job=job)
+
+    def _failed(self, target: str, message: str) -> None:
+        if target == self.target and hasattr(self.view, "set_status"):
+            self.view.set_status(message)
+
+    def _show(self, result: ShapeResult) -> None:
+        self.result = result
+        self.view.set_result(result)
+        self.shown.emit(result)
+
+    def detach(self) -> None:
+        self.ctx.service.unsubscribe(self.target)
+        if isinstance(self.view, ShapeView):
+            self.ctx.cameras.remove(self.view)

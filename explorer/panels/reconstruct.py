@@ -1,0 +1,135 @@
+"""Single-image 3D reconstruction (3D-VAE-GAN): open or drop an image, see it beside the shape its encoded
+z generates, and send that z to an endpoint or an arithmetic slot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QPixmap
+from PyQt6.QtWidgets import QFileDialog, QLabel, QMenu, QPushButton, QSplitter, QToolButton, QWidget
+
+from explorer.context import AppContext, ShapeChannel
+from explorer.viewport import make_view
+from explorer.widgets import describe, hbox, vbox
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp);;All files (*)"
+
+
+class ReconstructPanel(QWidget):
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        st = ctx.state
+        self.setAcceptDrops(True)
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet("background: #fff4d6; padding: 6px; border-radius: 4px;")
+        self.open = describe(QPushButton("Open image\u2026"), "Open image to reconstruct",
+                             "Pick a photo or render of one object; you can also drop an image file here")
+        self.open.clicked.connect(self._choose)
+        self.image = QLabel("Drop an image here")
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image.setMinimumSize(200, 200)
+        self.image.setStyleSheet("border: 2px dashed #bbb; color: #777; background: #fafafa;")
+        self.image.setAccessibleName("Input image")
+        self.view = make_view("Reconstruction", self)
+        self.channel = ShapeChannel(ctx, "reconstruction", self.view,
+                                    lambda: None if st.reconstruction is None else st.reconstruction.z,
+                                    frozenset({"reconstruction"}), caption=self._caption)
+        self.send = describe(QToolButton(), "Send reconstruction to\u2026",
+                             "Use the reconstructed z as endpoint A or B, an arithmetic operand, or the current shape")
+        self.send.setText("Send to\u2026")
+        self.send.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.send)
+        for slot, text in (("A", "Endpoint A"), ("B", "Endpoint B"), ("a", "Operand a"), ("b", "Operand b"),
+                           ("c", "Operand c"), (None, "Current shape")):
+            menu.addAction(text, lambda s=slot: self.send_to(s))
+        self.send.setMenu(menu)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.image)
+        split.addWidget(self.view)
+        split.setSizes([400, 600])
+        self.setLayout(vbox(self.notice, hbox(self.open, self.send, 1), split, margins=6))
+        st.changed.connect(self._on_changed)
+        st.modelChanged.connect(self._model_changed)
+        self._model_changed(st.model)
+        self._show_image()
+
+    @property
+    def has_encoder(self) -> bool:
+        m = self.ctx.state.model
+        return m is not None and getattr(m, "encoder", None) is not None
+
+    def _model_changed(self, _model: Any) -> None:
+        ok = self.has_encoder
+        self.notice.setText("" if ok else
+                            "<b>This model has no image encoder</b>, so it cannot reconstruct images. Train a "
+                            "3D-VAE-GAN with <code>gan3d train-vae</code> or open a checkpoint that has one.")
+        self.notice.setVisible(not ok)
+        self.open.setEnabled(ok)
+        self._sync_send()
+
+    def _sync_send(self) -> None:
+        self.send.setEnabled(self.ctx.state.reconstruction is not None)
+
+    def _on_changed(self, fields: frozenset[str]) -> None:
+        if "reconstruction" in fields:
+            self._show_image()
+            self._sync_send()
+
+    def _caption(self) -> str:
+        rec = self.ctx.state.reconstruction
+        return "Reconstruction" if rec is None else f"Reconstruction of {Path(rec.image or '').name}"
+
+    def _show_image(self) -> None:
+        rec = self.ctx.state.reconstruction
+        if rec is None or not rec.image:
+            self.image.setText("Drop an image here")
+            return
+        pix = QPixmap(rec.image)
+        if pix.isNull():
+            self.image.setText(f"(cannot preview {Path(rec.image).name})")
+        else:
+            self.image.setPixmap(pix.scaled(self.image.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation))
+
+    # -- actions -------------------------------------------------------------------------------------------
+    def _choose(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
+        if name:
+            self.reconstruct(name)
+
+    def reconstruct(self, path: str) -> Any:
+        """Encode ``path`` on a worker; the result becomes the session's reconstruction."""
+        model = self.ctx.state.model
+        if not self.has_encoder:
+            self.ctx.notifier.warning("this model has no image encoder; open a 3D-VAE-GAN checkpoint")
+            return None
+        p = str(Path(path).resolve())
+        return self.ctx.jobs.start(f"Reconstructing {Path(p).name}", model.encode_image, p,
+                                   on_done=lambda z: self.ctx.state.set_reconstruction(z, p, f"image {Path(p).name}"))
+
+    def send_to(self, slot: str | None) -> None:
+        rec = self.ctx.state.reconstruction
+        if rec is None:
+            return
+        if slot is None:
+            self.ctx.state.set_current(rec.z, rec.label)
+        else:
+            self.ctx.state.set_slot(slot, rec.z, rec.label)
+
+    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: Any) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.reconstruct(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    def close_views(self) -> None:
+        self.view.close_view()

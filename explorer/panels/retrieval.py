@@ -1,0 +1,134 @@
+"""Nearest training shapes of the current shape in discriminator-feature space (Wu et al. 2016, sec. 4.4:
+the generator does not memorise), with a novelty score; click one to load it (projected into z)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from PyQt6.QtCore import QSize, Qt
+from PyQt6.QtGui import QIcon
+from PyQt6.QtWidgets import (
+    QComboBox, QLabel, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QStackedWidget, QWidget,
+)
+
+from explorer.context import AppContext, ShapeChannel
+from explorer.panels.bank_picker import project_bank_shape
+from explorer.state import PATH_FIELDS
+from explorer.thumbs import voxel_pixmap
+from explorer.widgets import describe, hbox, vbox
+
+KIND_TEXT = {
+    "last": "D's last conv layer (the paper's retrieval features)",
+    "paper": "D's pooled conv layers (the paper's classification features)",
+}
+
+
+def nearest_job(bank: Any, kind: str, k: int, metric: str = "cosine") -> Callable[[Any, np.ndarray], Any]:
+    """A job for GenerationService: the k nearest bank rows of a generated grid (runs on the worker)."""
+    def job(model: Any, voxels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        dist, idx = bank.query(None, voxels=voxels[None], model=model, k=min(k, len(bank)), kind=kind,
+                               metric=metric)
+        return dist[0], idx[0]
+    return job
+
+
+class RetrievalPanel(QWidget):
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.stack = QStackedWidget()
+        # page 0: no bank
+        self.no_bank = QLabel(
+            "<b>No feature bank loaded.</b><br>A bank holds discriminator features of the training shapes; "
+            "with one, this panel lists the training shapes nearest to the current shape.<br>"
+            "Build one with <code>gan3d features</code>, then open it.")
+        self.no_bank.setWordWrap(True)
+        self.open_bank = describe(QPushButton("Open bank\u2026"), "Open feature bank",
+                                  "Open a feature bank file (.h5) built by gan3d features")
+        self.open_bank.clicked.connect(self._open_bank)
+        page0 = QWidget()
+        page0.setLayout(vbox(self.no_bank, hbox(self.open_bank, 1), 1, margins=8))
+        # page 1: results
+        self.kind = describe(QComboBox(), "Feature kind", "Which discriminator features compare shapes")
+        for key, text in KIND_TEXT.items():
+            self.kind.addItem(text, key)
+        self.k = describe(QSpinBox(), "Number of neighbours", "How many nearest training shapes to list")
+        self.k.setRange(1, 20)
+        self.k.setValue(5)
+        self.novelty = QLabel("")
+        self.novelty.setWordWrap(True)
+        self.list = describe(QListWidget(), "Nearest training shapes",
+                             "Click a training shape to load it (projected into z) as the current shape")
+        self.list.setIconSize(QSize(72, 72))
+        self.list.setSpacing(2)
+        self.list.itemActivated.connect(self._load)
+        self.list.itemClicked.connect(self._load)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #a33;")
+        page1 = QWidget()
+        page1.setLayout(vbox(self.kind, hbox(QLabel("Neighbours:"), self.k, 1), self.novelty, self.list,
+                             self.status, margins=4))
+        self.stack.addWidget(page0)
+        self.stack.addWidget(page1)
+        self.setLayout(vbox(self.stack))
+        self.result: Any = None
+        self._loading: int | None = None
+        self.channel = ShapeChannel(ctx, "retrieval", self, ctx.state.current_z, PATH_FIELDS, display="none",
+                                    link_camera=False, job_of=self._job)
+        self.kind.currentIndexChanged.connect(lambda _i: self.channel.refresh())
+        self.k.valueChanged.connect(lambda _v: self.channel.refresh())
+        ctx.state.bankChanged.connect(self._bank_changed)
+        self._bank_changed(ctx.state.bank)
+
+    def _job(self) -> Any:
+        bank = self.ctx.state.bank
+        if bank is None:
+            return None
+        self.set_status("searching\u2026")
+        return nearest_job(bank, self.kind.currentData(), self.k.value())
+
+    def _bank_changed(self, bank: Any) -> None:
+        self.stack.setCurrentIndex(0 if bank is None else 1)
+        if bank is not None:
+            have = [k for k in KIND_TEXT if k in getattr(bank, "features_", KIND_TEXT)]
+            for i in range(self.kind.count()):
+                self.kind.model().item(i).setEnabled(self.kind.itemData(i) in have)  # type: ignore[union-attr]
+            self.channel.refresh()
+
+    # ShapeChannel view interface
+    def set_status(self, text: str) -> None:
+        self.status.setText(text if text not in ("empty",) else "")
+        self.status.setVisible(bool(self.status.text()))
+
+    def set_result(self, result: Any) -> None:
+        bank = self.ctx.state.bank
+        if bank is None or result.extra is None:
+            return
+        self.result = result
+        dist, idx = result.extra
+        self.list.clear()
+        for d, i in zip(dist, idx):
+            item = QListWidgetItem(QIcon(voxel_pixmap(bank.thumbnail(int(i)), 0.5, 72)),
+                                   f"{bank.label_name(int(i))}  #{int(i)}\ndistance {float(d):.3f}")
+            item.setData(Qt.ItemDataRole.UserRole, int(i))
+            item.setToolTip(f"Training shape {int(i)} ({bank.label_name(int(i))}); click to load it")
+            self.list.addItem(item)
+        kind = self.kind.currentData()
+        self.novelty.setText(
+            f"<b>Novelty {float(dist[0]):.3f}</b> (cosine distance to the nearest training shape, {kind!r} "
+            f"features; 0 would be a copy)")
+        self.set_status("")
+
+    def _load(self, item: QListWidgetItem) -> None:
+        i = int(item.data(Qt.ItemDataRole.UserRole))
+        if self._loading == i and self.ctx.jobs.busy:
+            return  # a click and an activation of the same item: one projection
+        self._loading = i
+        project_bank_shape(self.ctx, i, lambda z, label: self.ctx.state.set_current(z, label))
+
+    def _open_bank(self) -> None:
+        act = self.ctx.actions.get("open_bank")
+        if act is not None:
+            act.trigger()
