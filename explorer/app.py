@@ -1,0 +1,187 @@
+"""`gan3d-explorer`: the desktop app's entry point.
+
+    gan3d-explorer [--checkpoint CKPT|NAME] [--bank BANK] [--session FILE]
+                   [--screenshot PATH --quit-after SECONDS]
+
+Without --checkpoint it opens the bundled default model; with none installed, an untrained fast32
+generator and a banner saying so. --screenshot waits until every visible view shows a shape, writes a PNG
+of the whole window and exits 0 (1 if no shape appeared within --quit-after seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+T_START = time.perf_counter()
+log = logging.getLogger("explorer")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="gan3d-explorer", description="Explore a 3D-GAN: interpolate, combine, retrieve, reconstruct, train.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="example: gan3d-explorer --checkpoint runs/chair/latest.pt --bank runs/chair/bank.h5")
+    p.add_argument("--checkpoint", help="a checkpoint (.pt) or the name of a bundled model")
+    p.add_argument("--bank", help="a feature bank (.h5) for nearest-neighbour retrieval")
+    p.add_argument("--session", help="a saved session (.json) to open")
+    p.add_argument("--profile", default="fast32", help="profile of the untrained generator used when no model exists")
+    p.add_argument("--screenshot", help="save a PNG of the window once shapes are shown, then exit")
+    p.add_argument("--quit-after", type=float, default=None, help="exit after this many seconds")
+    p.add_argument("--verbose", action="store_true", help="log debug messages")
+    args = p.parse_args(argv)
+    if args.quit_after is not None and args.quit_after <= 0:
+        p.error("--quit-after must be positive")
+    return args
+
+
+def setup_logging(verbose: bool) -> Path | None:
+    from PyQt6.QtCore import QStandardPaths
+
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    err = logging.StreamHandler(sys.stderr)
+    err.setFormatter(fmt)
+    err.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.addHandler(err)
+    folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.CacheLocation) or ".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(folder / "explorer.log", encoding="utf-8")
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+        return folder / "explorer.log"
+    except OSError:
+        return None
+
+
+def install_excepthook(notify: Any) -> None:
+    """Uncaught exceptions (a slot, a thread) become a message in the window and a log entry, never a crash."""
+    from gan_core.errors import Gan3dError
+
+    def hook(tp: type[BaseException], val: BaseException, tb: Any) -> None:
+        if issubclass(tp, KeyboardInterrupt):
+            sys.__excepthook__(tp, val, tb)
+            return
+        if isinstance(val, Gan3dError):
+            notify(str(val))
+            return
+        log.error("uncaught exception", exc_info=(tp, val, tb))
+        notify(f"internal error: {tp.__name__}: {val} (details in the log)")
+
+    sys.excepthook = hook
+    threading.excepthook = lambda a: hook(a.exc_type, a.exc_value, a.exc_traceback)  # type: ignore[arg-type]
+
+
+def initial_model(args: argparse.Namespace) -> tuple[Any, str | None, str | None]:
+    """(model, banner, error): the checkpoint asked for, else the bundled default, else an untrained one."""
+    from gan_core.errors import Gan3dError
+    from gan_core.runtime import load_model
+
+    error = None
+    if args.checkpoint:
+        try:
+            return load_model(args.checkpoint), None, None
+        except Gan3dError as e:
+            error = f"Could not open {args.checkpoint}: {e}"
+    else:
+        try:
+            return load_model(), None, None
+        except Gan3dError:
+            pass
+    model = load_model(profile=args.profile)
+    return model, "No trained model installed: showing an untrained generator" + (
+        " (the checkpoint could not be opened)" if error else
+        ". Open a checkpoint (File > Open checkpoint) or train one in the Training tab."), error
+
+
+class ScreenshotTask:
+    """Waits until every visible view shows a shape and nothing is pending, then saves the window."""
+
+    def __init__(self, app: Any, window: Any, path: str | None, quit_after: float | None) -> None:
+        from PyQt6.QtCore import QTimer
+
+        self.app, self.window, self.path = app, window, path
+        self.first_shape_s: float | None = None
+        self.timer = QTimer()
+        self.timer.setInterval(50)
+        self.timer.timeout.connect(self._check)
+        self.timer.start()
+        if quit_after is not None:
+            QTimer.singleShot(int(quit_after * 1000), self._timeout)
+
+    def ready(self) -> bool:
+        views = [v for v in self.window.views() if v.isVisible()]
+        return bool(views) and all(v.shown_count > 0 for v in views) and not self.window.ctx.service.busy \
+            and not self.window.ctx.jobs.busy
+
+    def _check(self) -> None:
+        if self.first_shape_s is None and any(v.shown_count for v in self.window.views()):
+            self.first_shape_s = time.perf_counter() - T_START
+            log.warning("first shape on screen %.2f s after launch", self.first_shape_s)
+        if self.path and self.ready():
+            self.timer.stop()
+            self.app.processEvents()
+            ok = self.window.save_screenshot(self.path)
+            print(f"screenshot: {self.path} ({'ok' if ok else 'FAILED'}); first shape {self.first_shape_s:.2f} s "
+                  f"after launch", file=sys.stderr)
+            self.app.exit(0 if ok else 1)
+        elif not self.path and self.first_shape_s is not None:
+            self.timer.stop()
+
+    def _timeout(self) -> None:
+        if self.path:
+            self.window.save_screenshot(self.path)
+            print(f"gan3d-explorer: no shape on screen within the time limit; saved {self.path} anyway",
+                  file=sys.stderr)
+            self.app.exit(1)
+        else:
+            self.app.exit(0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from PyQt6.QtCore import QCoreApplication
+    from PyQt6.QtWidgets import QApplication
+
+    QCoreApplication.setOrganizationName("gan3d")
+    QCoreApplication.setApplicationName("explorer")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationDisplayName("3D-GAN Explorer")
+    setup_logging(args.verbose)
+
+    from explorer.state import SessionState
+    from explorer.window import MainWindow
+
+    state = SessionState()
+    window = MainWindow(state)
+    install_excepthook(window.ctx.notifier.error)
+    window.show()
+    app.processEvents()
+    model, banner, error = initial_model(args)
+    if banner:
+        window.banner.setText(banner)
+        window.banner.setVisible(True)
+    state.set_model(model)
+    if error:
+        window.show_message("error", error)
+    if args.bank:
+        window.open_bank(args.bank)
+    if args.session:
+        window.open_session(args.session)
+    task = ScreenshotTask(app, window, args.screenshot, args.quit_after)  # noqa: F841 (kept alive)
+    try:
+        rc = app.exec()
+    finally:
+        window.shutdown()
+    return int(rc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Menus, shortcuts and the view toolbar of the main window (kept apart so window.py stays readable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
+from PyQt6.QtWidgets import QFileDialog, QLabel, QToolBar
+from superqt import QLabeledDoubleSlider
+
+from gan_core.runtime import list_models
+
+from explorer.widgets import describe
+
+if TYPE_CHECKING:
+    from explorer.window import MainWindow
+
+CKPT_FILTER = "Checkpoints (*.pt);;All files (*)"
+BANK_FILTER = "Feature banks (*.h5);;All files (*)"
+SESSION_FILTER = "Explorer sessions (*.json)"
+
+
+def _action(win: MainWindow, text: str, slot: Callable[..., object], shortcut: object = None, tip: str = "",
+            checkable: bool = False) -> QAction:
+    act = QAction(text, win)
+    if shortcut is not None:
+        act.setShortcut(QKeySequence(shortcut))  # type: ignore[arg-type]
+    act.setToolTip(tip or text.replace("&", "").rstrip("\u2026"))
+    act.setStatusTip(act.toolTip())
+    act.setCheckable(checkable)
+    act.triggered.connect(slot)
+    return act
+
+
+def build_menus(win: MainWindow) -> None:
+    st, ctx = win.state, win.ctx
+    mb = win.menuBar()
+    # File
+    f = mb.addMenu("&File")
+    f.addAction(_action(win, "Open &checkpoint\u2026", lambda: _open(win, "Open checkpoint", CKPT_FILTER,
+                                                                       "checkpoints", win.load_checkpoint),
+                        QKeySequence.StandardKey.Open, "Load a trained model (.pt)"))
+    open_bank = _action(win, "Open feature &bank\u2026",
+                        lambda: _open(win, "Open feature bank", BANK_FILTER, "banks", win.open_bank), "Ctrl+B",
+                        "Open a feature bank for nearest-neighbour retrieval")
+    f.addAction(open_bank)
+    ctx.actions["open_bank"] = open_bank
+    f.addSeparator()
+    f.addAction(_action(win, "Open &session\u2026", lambda: _open(win, "Open session", SESSION_FILTER, "sessions",
+                                                                    win.open_session), "Ctrl+Shift+O"))
+    f.addAction(_action(win, "&Save session\u2026", lambda: _save(win, "Save session", "session.json",
+                                                                   SESSION_FILTER, win.save_session),
+                        QKeySequence.StandardKey.Save))
+    win.recent_menu = f.addMenu("&Recent files")
+    win.recent_menu.aboutToShow.connect(lambda: _fill_recent(win))
+    f.addSeparator()
+    f.addAction(_action(win, "&Export current shape\u2026", lambda: _save(win, "Export current shape", "shape.stl",
+                                                                          "STL mesh (*.stl);;OBJ mesh (*.obj);;"
+                                                                          "PLY mesh (*.ply);;binvox voxels (*.binvox)",
+                                                                          win.export_current), "Ctrl+E",
+                        "Save the current shape as STL, OBJ, PLY or binvox"))
+    f.addAction(_action(win, "Save screens&hot\u2026", lambda: _save(win, "Save screenshot", "explorer.png",
+                                                                      "PNG image (*.png)", win.save_screenshot),
+                        "F12", "Save a PNG of the whole window"))
+    f.addSeparator()
+    f.addAction(_action(win, "&Quit", win.close, QKeySequence.StandardKey.Quit))
+    # Edit
+    e = mb.addMenu("&Edit")
+    undo = st.undo_stack.createUndoAction(win, "&Undo")
+    undo.setShortcut(QKeySequence.StandardKey.Undo)
+    redo = st.undo_stack.createRedoAction(win, "&Redo")
+    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    e.addActions([undo, redo])
+    win.undo_action, win.redo_action = undo, redo
+    # View
+    v = mb.addMenu("&View")
+    group = QActionGroup(win)
+    win.act_mesh = _action(win, "Smooth &mesh", lambda: st.set_display("mesh"), "Ctrl+1",
+                           "Show shapes as smooth marching-cubes surfaces", checkable=True)
+    win.act_voxels = _action(win, "&Voxels", lambda: st.set_display("voxels"), "Ctrl+2",
+                             "Show shapes as voxel cubes", checkable=True)
+    for a in (win.act_mesh, win.act_voxels):
+        group.addAction(a)
+        v.addAction(a)
+    v.addSeparator()
+    win.act_link = _action(win, "&Link cameras", lambda on: st.set_linked(on), "Ctrl+L",
+                           "Rotate all 3D views together", checkable=True)
+    v.addAction(win.act_link)
+    win.act_reset = _action(win, "&Reset view", ctx.cameras.reset, "Ctrl+R", "Back to the default 3/4 view")
+    v.addAction(win.act_reset)
+    v.addAction(_action(win, "&Play / pause", lambda: win.interpolate.play.toggle(), "Ctrl+P",
+                        "Animate the interpolation"))
+    v.addSeparator()
+    v.addAction(win.dock.toggleViewAction())
+    for i in range(win.tabs.count()):
+        v.addAction(_action(win, f"Go to {win.tabs.tabText(i)}", lambda _c=False, i=i: win.tabs.setCurrentIndex(i),
+                            f"Alt+{i + 1}"))
+    # Model
+    win.model_menu = mb.addMenu("&Model")
+    fill_model_menu(win)
+    _build_toolbar(win)
+    sync_view_actions(win)
+
+
+def _build_toolbar(win: MainWindow) -> None:
+    st = win.state
+    tb = QToolBar("View")
+    tb.setObjectName("view-toolbar")
+    tb.setAccessibleName("View toolbar")
+    tb.setMovable(False)
+    win.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+    for a in (win.act_mesh, win.act_voxels):
+        tb.addAction(a)
+    tb.addSeparator()
+    tb.addWidget(QLabel(" Iso level "))
+    win.level = describe(QLabeledDoubleSlider(Qt.Orientation.Horizontal), "Iso level",
+                         "Occupancy threshold of the surface (0.05 to 0.95, steps of 0.01)")
+    win.level.setRange(0.05, 0.95)
+    win.level.setSingleStep(0.01)
+    win.level.setDecimals(2)
+    win.level.setValue(st.level)
+    win.level.setMaximumWidth(260)
+    win.level.setTracking(False)  # regenerate on release / typing, not on every pixel of a drag
+    win.level.valueChanged.connect(lambda v: st.set_level(round(float(v), 2)))
+    for child in win.level.findChildren(object):
+        if hasattr(child, "setAccessibleName") and hasattr(child, "setToolTip"):
+            child.setAccessibleName("Iso level")
+            child.setToolTip("Occupancy threshold of the surface")
+    tb.addWidget(win.level)
+    tb.addSeparator()
+    tb.addAction(win.act_link)
+    tb.addAction(win.act_reset)
+    tb.addSeparator()
+    tb.addAction(win.undo_action)
+    tb.addAction(win.redo_action)
+    for act in tb.actions():
+        btn = tb.widgetForAction(act)
+        if btn is not None and not btn.accessibleName() and act.text():
+            describe(btn, act.text().replace("&", ""), act.toolTip())
+
+
+def sync_view_actions(win: MainWindow) -> None:
+    st = win.state
+    win.act_mesh.setChecked(st.display == "mesh")
+    win.act_voxels.setChecked(st.display == "voxels")
+    win.act_link.setChecked(st.linked)
+    if abs(win.level.value() - st.level) > 1e-6:
+        win.level.blockSignals(True)
+        win.level.setValue(st.level)
+        win.level.blockSignals(False)
+
+
+def fill_model_menu(win: MainWindow) -> None:
+    menu = win.model_menu
+    menu.clear()
+    try:
+        models = list_models()
+    except Exception as e:  # noqa: BLE001 (a broken registry is a message, not a crash)
+        models = []
+        win.show_message("warning", str(e))
+    current = win.state.model
+    for m in models:
+        act = _action(win, m.name, lambda _c=False, m=m: _load_bundled(win, m), None,
+                      m.description or str(m.checkpoint), checkable=True)
+        act.setChecked(current is not None and current.checkpoint_path == m.checkpoint)
+        menu.addAction(act)
+    if not models:
+        none = menu.addAction("(no bundled models installed)")
+        none.setEnabled(False)
+    menu.addSeparator()
+    menu.addAction(_action(win, "Open checkpoint\u2026", lambda: _open(win, "Open checkpoint", CKPT_FILTER,
+                                                                       "checkpoints", win.load_checkpoint)))
+
+
+def _load_bundled(win: MainWindow, entry: object) -> None:
+    win.load_checkpoint(str(entry.checkpoint))  # type: ignore[attr-defined]
+    bank = getattr(entry, "bank", None)
+    if bank is not None and Path(bank).exists():
+        # the bank opens once the model is in (it checks the discriminator's hash)
+        win.state.modelChanged.connect(lambda _m, b=str(bank): win.open_bank(b), Qt.ConnectionType.SingleShotConnection)
+
+
+def _open(win: MainWindow, title: str, filter_: str, kind: str, then: Callable[[str], object]) -> None:
+    name = win.ask_open(title, filter_, kind)
+    if name:
+        then(name)
+
+
+def _save(win: MainWindow, title: str, default: str, filter_: str, then: Callable[[str], object]) -> None:
+    name, _ = QFileDialog.getSaveFileName(win, title, default, filter_)
+    if name:
+        then(name)
+
+
+def _fill_recent(win: MainWindow) -> None:
+    menu = win.recent_menu
+    menu.clear()
+    for kind, then in (("sessions", win.open_session), ("checkpoints", win.load_checkpoint),
+                       ("banks", win.open_bank)):
+        for p in win.recent.get(kind):
+            menu.addAction(f"{kind[:-1]}: {p}", lambda _c=False, p=p, then=then: then(p))
+    if menu.isEmpty():
+        menu.addAction("(none yet)").setEnabled(False)

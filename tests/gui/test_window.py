@@ -1,0 +1,151 @@
+"""The main window: size, accessibility, menus, status bar, messages instead of tracebacks, hot-swap,
+sessions and export through the window, the app's start-up without a trained model."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from PyQt6.QtWidgets import QAbstractButton
+
+from explorer.widgets import unnamed_controls
+
+
+def test_window_fits_a_1600x1000_screen(window):
+    assert window.width() <= 1600 and window.height() <= 1000
+    assert (window.width(), window.height()) == (1400, 900)
+    assert window.minimumWidth() <= 1024 and window.minimumHeight() <= 700
+    assert window.windowTitle() == "3D-GAN Explorer"
+
+
+def test_every_control_has_an_accessible_name_and_tooltip(window):
+    for i in range(window.tabs.count()):  # hidden tabs too
+        window.tabs.setCurrentIndex(i)
+    missing = unnamed_controls(window)
+    assert not missing, [f"{type(w).__name__} {w.objectName()} in {type(w.parentWidget()).__name__}" for w in missing]
+    named = [w for w in window.findChildren(QAbstractButton) if w.accessibleName()]
+    assert len(named) > 20
+    for menu_action in window.menuBar().actions():
+        for act in menu_action.menu().actions():
+            assert act.isSeparator() or act.menu() is not None or act.toolTip()
+
+
+def test_keyboard_focus_moves_through_the_interpolation_controls(qtbot, window):
+    p = window.interpolate
+    p.edit_a.seed.setFocus()
+    seen = set()
+    for _ in range(40):
+        window.focusNextChild()
+        seen.add(window.focusWidget())
+    assert {p.slider, p.spin, p.mode, p.play} <= seen
+
+
+def test_status_bar_shows_device_model_and_generation_time(window):
+    assert window.device_label.text().startswith("Device: ")
+    assert "tiny16" in window.model_label.text()
+    assert "ms" in window.time_label.text()
+
+
+def test_view_actions_and_iso_slider_go_through_the_state(qtbot, window):
+    st = window.state
+    window.act_voxels.trigger()
+    assert st.display == "voxels"
+    window.level.setValue(0.3)
+    assert st.level == pytest.approx(0.3)
+    window.act_link.trigger()
+    assert st.linked is False
+    window.undo_action.trigger()
+    assert st.level == pytest.approx(0.5) and window.level.value() == pytest.approx(0.5)
+    window.undo_action.trigger()
+    assert st.display == "mesh" and window.act_mesh.isChecked()
+    window.redo_action.trigger()
+    assert st.display == "voxels"
+
+
+def test_errors_are_messages_in_the_window_never_tracebacks(qtbot, window, tmp_path):
+    from explorer.app import install_excepthook
+
+    window.load_checkpoint(str(tmp_path / "missing.pt"))
+    qtbot.waitUntil(lambda: window.messages.isVisible(), timeout=10000)
+    assert "missing.pt" in window.messages.text() and "Traceback" not in window.messages.text()
+    old = sys.excepthook
+    try:
+        install_excepthook(window.ctx.notifier.error)
+        sys.excepthook(ZeroDivisionError, ZeroDivisionError("division by zero"), None)
+        qtbot.waitUntil(lambda: "internal error: ZeroDivisionError" in window.messages.text(), timeout=5000)
+    finally:
+        sys.excepthook = old
+    window.messages.dismiss()
+    assert not window.messages.isVisible()
+
+
+def test_hot_swapping_a_checkpoint_updates_every_view(qtbot, window, tmp_path, wait_idle):
+    from gan_core.checkpoint import save_checkpoint
+    from gan_core.runtime import load_model
+
+    other = load_model(profile="tiny16", device="cpu", precision="fp32")
+    for p in other.generator.parameters():
+        p.data.mul_(1.5)
+    ckpt = save_checkpoint(tmp_path / "other.pt", profile=other.profile, models={"generator": other.generator})
+    before = {v: v.shown_count for v in window.views() if v.isVisible()}
+    z_a = window.state.slot("A").z.copy()
+    window.load_checkpoint(str(ckpt))
+    qtbot.waitUntil(lambda: window.state.model is not None and window.state.model.name == "other", timeout=20000)
+    wait_idle(window.ctx)
+    assert all(v.shown_count > n for v, n in before.items())
+    np.testing.assert_array_equal(window.state.slot("A").z, z_a)  # same z, new weights
+    assert "other" in window.model_label.text()
+
+
+def test_session_save_and_open_through_the_window(qtbot, window, tmp_path):
+    window.state.seed_slot("A", 55)
+    window.state.set_t(0.2)
+    window.save_session(str(tmp_path / "s.json"))
+    window.state.seed_slot("A", 1)
+    window.state.set_t(0.9)
+    window.open_session(str(tmp_path / "s.json"))
+    assert window.state.slot("A").seed == 55 and window.state.t == pytest.approx(0.2)
+    assert window.interpolate.slider.value() == 200
+    assert window.recent.get("sessions")[0].endswith("s.json")
+    (tmp_path / "junk.json").write_text("[]")
+    window.open_session(str(tmp_path / "junk.json"))
+    assert "not a gan3d session" in window.messages.text()
+
+
+@pytest.mark.parametrize("suffix", [".stl", ".binvox"])
+def test_export_current_shape(qtbot, window, tmp_path, suffix):
+    window.state.set_level(0.45)  # untrained tiny16 output hovers around 0.5
+    path = tmp_path / f"shape{suffix}"
+    window.export_current(str(path))
+    qtbot.waitUntil(lambda: not window.ctx.jobs.busy, timeout=10000)
+    assert path.exists() and path.stat().st_size > 0, window.messages.text()
+
+
+def test_screenshot_writes_the_whole_window(qtbot, window, tmp_path):
+    from PyQt6.QtGui import QImage
+
+    path = tmp_path / "shot.png"
+    assert window.save_screenshot(str(path))
+    img = QImage(str(path))
+    assert (img.width(), img.height()) == (window.width(), window.height())
+
+
+def test_start_without_a_trained_model_shows_the_banner(qtbot, tmp_path):
+    from explorer.app import initial_model, parse_args
+
+    model, banner, error = initial_model(parse_args(["--checkpoint", str(tmp_path / "nope.pt"), "--profile", "tiny16"]))
+    assert model.checkpoint_path is None and model.profile.name == "tiny16"
+    assert banner.startswith("No trained model installed: showing an untrained generator")
+    assert "nope.pt" in error
+
+
+def test_window_closes_its_views_and_workers(qtbot, tiny_model, settings):
+    from explorer.state import SessionState
+    from explorer.window import MainWindow
+
+    win = MainWindow(SessionState(tiny_model), settings)
+    qtbot.addWidget(win)
+    win.show()
+    win.close()
+    assert win._closed and not win.ctx.service._thread.is_alive()
