@@ -4,12 +4,17 @@ Objective, with y a rendered image of shape x and z ~ q(z | y) = N(mean(y), diag
 
     L = L_GAN + a1 * KL(q(z | y) || p(z)) + a2 * ||G(z) - x||^2
 
-Reductions (so the paper's a1 = 5, a2 = 1e-4 have a definite meaning, and the same meaning at 32^3 and 64^3
-per voxel of the training resolution):
+Reductions (chosen so the paper's a1 = 5, a2 = 1e-4 balance each other; the paper leaves them open):
 
 * ``recon`` = squared error **summed over voxels**, **averaged over the batch** (one shape's SSE, 0..R^3);
-* ``kl`` = KL divergence **summed over the z dimensions**, **averaged over the batch** (nats per image;
-  :func:`gan_core.models.kl_divergence`).
+* ``kl`` = KL divergence **averaged over the z dimensions** and over the batch (nats per latent dimension;
+  ``kl_total`` in the logs is the usual sum over z).
+
+Why: the encoder's equilibrium mean is mean_i = -(a2 / a1_eff) dSSE/dz_i. Measured on a fast32 generator
+from the 3D-GAN run, |dSSE/dz_i| is about 140, so with KL summed over z (a1_eff = 5) every mean would sit at
+~0.003, a total posterior collapse to one shape; averaged over the 200 dimensions (a1_eff = 0.025) the means
+sit at ~0.5, within the prior's typical range, and the reconstruction and KL gradients are of the same size.
+Adam makes E's update invariant to a common scale of its loss, so only this ratio matters for E.
 
 E is trained on a1 * kl + a2 * recon only. G is trained on L_GAN's generator side (D fooled by G(z) and by
 G(E(y))) plus a2 * recon; D on real x against G(z) and G(E(y)) with the 3D-GAN's adaptive step (updated only
@@ -296,8 +301,8 @@ class VaeTrainer:
         common = dict(profile=self.profile, kind="vaegan", data_hash=self.data_hash,
                       meta={"command": " ".join(sys.argv), "data": str(self.data.path), "classes": self.cfg.classes,
                             "renders": str(self.renders.path), "from_gan": self.cfg.from_gan,
-                            "reductions": "recon: SSE summed over voxels, mean over batch; kl: summed over z, "
-                                          "mean over batch"})
+                            "reductions": "recon: SSE summed over voxels, mean over batch; kl: mean over z "
+                                          "dims and batch"})
         models = {"generator": self.G, "discriminator": self.D, "encoder": self.E}
         save_checkpoint(self.out / "latest.pt", models=models, optimizers={"e": self.opt_e, "g": self.opt_g,
                                                                           "d": self.opt_d},
@@ -341,7 +346,8 @@ class VaeTrainer:
             mean, logvar = self.E(y)  # (B, z_dim) each
             z_enc = reparameterize(mean.float(), logvar.float())
             rec = self.G(z_enc)  # (B, R, R, R)
-        kl = kl_divergence(mean.float(), logvar.float())
+        kl_total = kl_divergence(mean.float(), logvar.float())  # summed over z, mean over batch
+        kl = kl_total / p.z_dim  # per latent dimension: the quantity a1 weighs
         recon = recon_loss(rec, x)
         loss_e = a1 * kl + a2 * recon
         out: dict[str, Any] = {}
@@ -353,7 +359,8 @@ class VaeTrainer:
             out = self._gan_step(x, rec, loss_e, recon, b)
         self.scaler.update()
         self.step += 1
-        vals = {"kl": float(kl.detach()), "recon": float(recon.detach()), "loss_e": float(loss_e.detach())}
+        vals = {"kl": float(kl.detach()), "kl_total": float(kl_total.detach()), "recon": float(recon.detach()),
+                "loss_e": float(loss_e.detach())}
         if not all(math.isfinite(v) for v in vals.values()):
             raise FloatingPointError(f"loss became non-finite at step {self.step} ({vals})")
         return {"type": "step", "epoch": self.epoch, "step": self.step, **vals, "iou": _batch_iou(rec.float(), x),
@@ -412,7 +419,7 @@ class VaeTrainer:
                 prob = self.G(mean.float()).float()  # (B, R, R, R)
             x = torch.from_numpy(vox).to(self.device, torch.float32)
             recons.append(float(recon_loss(prob, x)) * len(vox))
-            kls.append(float(kl_divergence(mean.float(), logvar.float())) * len(vox))
+            kls.append(float(kl_divergence(mean.float(), logvar.float())) / self.profile.z_dim * len(vox))
             pn = prob.cpu().numpy()
             for pr, t in zip(pn, vox):
                 ious.append(iou(pr > 0.5, t))
@@ -432,7 +439,7 @@ class VaeTrainer:
                 "n_shapes": len(self.data), "n_train": len(self.train_pos), "n_holdout": len(self.holdout_pos),
                 "n_skipped": self.n_skipped, "render_views": self.renders.views, "resumed_at_step": self.step,
                 "reductions": {"recon": "squared error summed over voxels, mean over batch",
-                               "kl": "summed over z dims, mean over batch"}}
+                               "kl": "mean over z dims and batch (kl_total: summed over z)"}}
         _write_json(self.out / "config.json", conf)
         metrics.write(conf)
         old_handlers = _install_stop_handlers(self)  # type: ignore[arg-type]
@@ -455,7 +462,7 @@ class VaeTrainer:
                     if self.on_step:
                         self.on_step(m)
                     bar.update(1)
-                    bar.set_postfix(kl=f"{m['kl']:.1f}", recon=f"{m['recon']:.0f}", iou=f"{m['iou']:.2f}")
+                    bar.set_postfix(kl=f"{m['kl']:.3f}", recon=f"{m['recon']:.0f}", iou=f"{m['iou']:.2f}")
                     if self._stop_requested or (cfg.max_steps and self.step >= cfg.max_steps):
                         break
                     if time.monotonic() - self._last_save > cfg.checkpoint_minutes * 60:
@@ -479,7 +486,8 @@ class VaeTrainer:
         fit = self.evaluate(self.fit_pos)
         rec: dict[str, Any] = {
             "type": "epoch", "epoch": self.epoch, "step": self.step, "epoch_time": seconds,
-            "kl": _mean(steps, "kl"), "recon": _mean(steps, "recon"), "loss_e": _mean(steps, "loss_e"),
+            "kl": _mean(steps, "kl"), "kl_total": _mean(steps, "kl_total"), "recon": _mean(steps, "recon"),
+            "loss_e": _mean(steps, "loss_e"),
             "train_batch_iou": _mean(steps, "iou"),
             **{f"heldout_{k}": v for k, v in held.items()}, **{f"train_{k}": v for k, v in fit.items()},
             "n_heldout_eval": len(self.eval_pos),

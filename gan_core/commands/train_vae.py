@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--g-lr", type=float, default=None, help="generator learning rate (profile)")
     p.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (profile)")
     p.add_argument("--kl-weight", type=float, default=None,
-                   help="a1 on KL(q(z|y)||p(z)) summed over z, mean over batch (profile: the paper's 5)")
+                   help="a1 on KL(q(z|y)||p(z)) averaged over z dims and batch (profile: the paper's 5)")
     p.add_argument("--recon-weight", type=float, default=None,
                    help="a2 on ||G(E(y)) - x||^2 summed over voxels, mean over batch (profile: the paper's 1e-4)")
     p.add_argument("--holdout", type=float, default=0.1, help="share of shapes kept out of training (by --seed)")
