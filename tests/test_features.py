@@ -180,3 +180,18 @@ def test_backend_selection():
         select_backend(10, "faiss", have_faiss=False)
     with pytest.raises(BadInputError, match="unknown backend"):
         select_backend(10, "annoy")
+
+
+def test_cosine_matches_sklearn_cosine_including_zero_rows():
+    from sklearn.metrics.pairwise import cosine_distances
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 12)).astype(np.float32)
+    x[7] = 0.0  # e.g. an empty grid through an untrained D
+    b = FeatureBank(dtype="float32").fit({"last": x}, labels=np.zeros(30, int), class_names=["a"])
+    q = np.concatenate([rng.normal(size=(4, 12)), x[:2]]).astype(np.float32)
+    dist, idx = b.query(q, k=30, kind="last", metric="cosine")
+    ref = cosine_distances(q, x)
+    np.testing.assert_allclose(dist, np.take_along_axis(ref, idx, axis=1), atol=1e-5)
+    np.testing.assert_allclose(dist, np.sort(ref, axis=1), atol=1e-5)  # ascending, as sklearn's cosine ranks
+    assert np.allclose(dist[idx == 7], 1.0, atol=1e-6)

@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw-voxels", action="store_true", help="baseline: the same SVM on flattened voxels, no model")
     p.add_argument("--classes", default=None, help="comma-separated class names to keep (default: all)")
     p.add_argument("--limit", type=int, default=None, help="keep at most this many shapes of each file")
-    p.add_argument("--c-grid", default="1e-4,1e-3,1e-2,1e-1,1", help="candidate C values for cross-validation")
+    p.add_argument("--c-grid", default="0.01,0.03,0.1,0.3,1,3,10,30,100,300",
+                   help="candidate C values for cross-validation (features standardised and scaled by 1/sqrt(dim))")
     p.add_argument("--folds", type=int, default=5, help="stratified CV folds on the training set")
     p.add_argument("--cache", default=None, help="npz caching the --train features (reused when model and data match)")
     p.add_argument("--batch-size", type=int, default=64, help="shapes per forward pass")
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         x_test, y_test, y_train = _features(test, model, args, cache=None), test.labels, train.labels
         split = f"{train_path.name} / {test_path.name}"
     report = svm_classify(x_train, y_train, x_test, y_test, class_names=train.class_names, c_grid=grid,
-                          folds=args.folds, seed=args.seed, center=model is not None, n_jobs=args.jobs)
+                          folds=args.folds, seed=args.seed, n_jobs=args.jobs)
     what = "raw voxels" if model is None else f"D features {args.kind!r} of {model.name} ({model.profile.name})"
     print(f"classify: {what}; {split}")
     print(report.format())
