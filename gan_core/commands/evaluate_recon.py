@@ -38,6 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_device_args(p)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="inference precision (auto: bf16 on CPU and recent GPUs)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: torch's choice; 1 is faster on a busy machine)")
 
 
 def _select(ckpt: dict, data_path: Path, n_max: int, min_voxels: int):
@@ -81,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     from gan_core.reconstruct import evaluate_reconstruction
     from gan_core.runtime import Model
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     ckpt = load_checkpoint(args.checkpoint)
     if "encoder" not in ckpt:
