@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     from gan_core.runtime import load_model
 
     if out.suffix.lower() != ".npz":
+        import pyvista  # noqa: F401  (imported here so the timings below are the work, not module loading)
+        import skimage.measure  # noqa: F401
+
         from gan_core.mesh import export_mesh, voxels_to_mesh
     if args.threads:
         import torch
