@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from gan_core.config import Profile
-from gan_core.errors import BadCheckpointError, ProfileMismatchError
+from gan_core.errors import BadCheckpointError, BadFileError, ProfileMismatchError
 from gan_core.io_utils import atomic_path
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,7 @@ def save_checkpoint(
     if optimizers:
         ckpt["optimizers"] = {k: o.state_dict() for k, o in optimizers.items()}
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
+    _save(ckpt, path)
     return path
 
 
@@ -165,6 +164,15 @@ def pack_checkpoint(
     for k, sd in nets.items():
         out_ck[k] = {n: v.half() if half and v.is_floating_point() else v for n, v in sd.items()}
     out = Path(out)
-    with atomic_path(out) as tmp:
-        torch.save(out_ck, tmp)
+    _save(out_ck, out)
     return out
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    """torch.save through atomic_path. A failed write (disk full, quota, file size limit) surfaces from
+    torch's C++ zip writer as a RuntimeError, not an OSError: report it as the write error it is."""
+    with atomic_path(path) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:
+            raise BadFileError(f"{path}: cannot write the checkpoint (disk full? {_short(e)})") from None
