@@ -33,7 +33,7 @@ from gan_core.config import Profile, get_profile
 from gan_core.data.resample import resample
 from gan_core.device import autocast
 from gan_core.errors import BadCheckpointError, BadFileError, BadInputError, ProfileMismatchError
-from gan_core.io_utils import atomic_path
+from gan_core.io_utils import atomic_h5
 from gan_core.models import Discriminator
 
 if TYPE_CHECKING:
@@ -464,7 +464,7 @@ class FeatureBank:
         import h5py
 
         self._check_fitted()
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        with atomic_h5(path) as h5:
             for kind, arr in self.features_.items():
                 h5.create_dataset(f"features_{kind}", data=arr, chunks=(min(len(arr), 64), arr.shape[1]))
             h5.create_dataset("labels", data=self.labels_)

@@ -15,16 +15,21 @@ Layouts (read by :class:`gan_core.data.VoxelDataset`):
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import uuid
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from gan_core.errors import BadFileError, BadInputError
 
-__all__ = ["atomic_path", "atomic_write", "save_voxel_npz", "write_h5_dataset"]
+if TYPE_CHECKING:
+    import h5py
+
+__all__ = ["atomic_h5", "atomic_path", "atomic_write", "save_voxel_npz", "write_h5_dataset"]
 
 H5_FORMAT_VERSION = 1
 
@@ -51,7 +56,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise BadFileError(f"{target}: cannot create directory {parent} ({e.strerror or e})") from None
+        raise BadFileError(f"{target}: cannot create directory {parent} ({_os_reason(e)})") from None
     # Not mkstemp: that creates the file 0600, and the rename would keep those permissions. A random name
     # in the same directory is enough to avoid clashes between concurrent writers.
     tmp = parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp{target.suffix}"
@@ -62,8 +67,98 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(e, OSError):  # full disk, no permission, target is a directory: the user's to fix
-            raise BadFileError(f"{target}: cannot write ({e.strerror or e})") from None
+            raise BadFileError(f"{target}: cannot write ({_os_reason(e)})") from None
         raise
+
+
+def _os_reason(e: OSError) -> str:
+    """The one-line reason of an OSError: h5py's carry HDF5's multi-line report in strerror."""
+    if e.errno:
+        return os.strerror(e.errno)
+    text = str(e).strip()
+    return text.splitlines()[0][:160] if text else type(e).__name__
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | Path) -> Iterator["h5py.File"]:
+    """An HDF5 file opened for writing and moved to ``path`` atomically, like :func:`atomic_path`.
+
+    HDF5 cannot survive a failed write: once one fails (a full disk), closing the file or merely collecting
+    its objects crashes the process (segfault or bus error, seen with h5py 3.16 / HDF5 1.14). So h5py
+    writes through a Python file object that keeps the first OSError and accepts the rest: HDF5 never sees
+    a failure, and the error is raised once the file is closed (a BadFileError, via atomic_path).
+    """
+    import h5py
+
+    with atomic_path(path) as tmp:
+        raw = _WriteGuard(tmp)
+        try:
+            with h5py.File(raw, "w") as h5:
+                yield h5
+        except Exception:
+            if raw.error is None:
+                raise
+            # else HDF5 tripped over the data it believes it wrote: report the write error instead
+        finally:
+            raw.close()
+        if raw.error is not None:
+            raise raw.error
+
+
+class _WriteGuard(io.RawIOBase):
+    """An unbuffered binary file that records the first failed write and reports success to its caller."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._f = open(path, "w+b", buffering=0)
+        self.error: OSError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer):  # type: ignore[no-untyped-def, override]
+        return self._f.readinto(buffer)
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
+        n = len(memoryview(data).cast("B"))
+        if self.error is None:
+            try:
+                written = self._f.write(data)
+                if written is not None and written < n:  # a short write is how a full disk starts
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            except OSError as e:
+                self.error = e
+        return n
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def truncate(self, size: int | None = None) -> int:
+        try:
+            return self._f.truncate(size)
+        except OSError as e:
+            self.error = self.error or e
+            return self._f.tell() if size is None else size
+
+    def flush(self) -> None:
+        pass  # unbuffered
+
+    def close(self) -> None:
+        if not self._f.closed:
+            try:
+                self._f.close()
+            except OSError as e:
+                self.error = self.error or e
+        super().close()
 
 
 def atomic_write(path: str | Path, writer_fn: Callable[[Path], object]) -> Path:
@@ -187,7 +282,7 @@ def write_h5_dataset(
         batches = voxels
     class_list = classes if classes is not None else ["shape"]
     written = 0
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+    with atomic_h5(path) as h5:
         vox_ds = lab_ds = None
         for vox_batch, lab_batch in batches:
             vox = _as_voxel_stack(vox_batch)
