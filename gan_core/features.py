@@ -272,19 +272,20 @@ class FeatureBank:
     profile, data_name, data_sha256 : str
         Provenance: profile name, source file name and its sha256.
     dtype : "float16" or "float32"
-        Storage type of the features (float16 halves the file; see the issue note for the measured effect).
+        Storage type of the features. float16 halves the file (3991 shapes at fast32: 162 MB vs 323 MB) and
+        keeps 99.5-100% of the top-5 neighbours of float32 (relative distance error < 1e-3).
     thumbnail_resolution : int
         Side of the stored thumbnails (32).
     backend : "auto", "sklearn" or "faiss"
         Search backend; "auto" uses FAISS only above FAISS_MIN_ROWS rows and when it is installed.
     created : str, optional
-        ISO time of creation (default: now, at ``fit``).
+        ISO time of creation (``created_`` is this, or the time of ``fit``).
     meta : mapping, optional
         JSON-serialisable extras (class filter, limit, checkpoint path).
 
     Fitted attributes: ``features_`` {kind: (N, F) array}, ``labels_`` (N,) int64, ``class_names_`` list[str],
     ``source_index_`` (N,) int64 (rows of the source file), ``thumbnails_`` (N, r^3 / 8) uint8 bit-packed or
-    None, ``n_features_`` {kind: F}, ``backend_`` ("sklearn" or "faiss").
+    None, ``n_features_`` {kind: F}, ``backend_`` ("sklearn" or "faiss"), ``created_``.
 
     Examples
     --------
@@ -334,6 +335,8 @@ class FeatureBank:
         """
         if self.dtype not in ("float16", "float32"):
             raise BadInputError(f"dtype must be 'float16' or 'float32', got {self.dtype!r}")
+        if self.thumbnail_resolution not in (8, 16, 32, 64):
+            raise BadInputError(f"thumbnail_resolution must be 8, 16, 32 or 64, got {self.thumbnail_resolution}")
         if not features:
             raise BadInputError("features: give at least one of 'paper' and 'last'")
         feats: dict[str, np.ndarray] = {}
@@ -368,7 +371,7 @@ class FeatureBank:
         self.source_index_ = src.astype(np.int64)
         self.thumbnails_ = None if thumbnails is None else self._pack_thumbnails(thumbnails, n)
         self.backend_ = select_backend(n, self.backend)
-        self.created = self.created or time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.created_ = self.created or time.strftime("%Y-%m-%dT%H:%M:%S")
         self._index = {}
         return self
 
@@ -475,7 +478,7 @@ class FeatureBank:
                                   chunks=(min(len(self), 256), self.thumbnails_.shape[1]))
             a = h5.attrs
             a["format"], a["version"] = BANK_FORMAT, BANK_VERSION
-            a["weights_hash"], a["profile"], a["created"] = self.weights_hash, self.profile, self.created or ""
+            a["weights_hash"], a["profile"], a["created"] = self.weights_hash, self.profile, self.created_
             a["data_name"], a["data_sha256"], a["dtype"] = self.data_name, self.data_sha256, self.dtype
             a["thumbnail_resolution"] = self.thumbnail_resolution
             a["meta"] = json.dumps(dict(self.meta or {}))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from scipy import ndimage
 
-from gan_core.errors import BadInputError
+from gan_core.errors import BadFileError, BadInputError, Gan3dError
 from gan_core.io_utils import atomic_path
 
 if TYPE_CHECKING:
@@ -228,7 +228,26 @@ def export_mesh(mesh: "pv.PolyData", path: str | Path) -> Path:
         raise BadInputError(f"{p.name}: the mesh is empty, nothing to export (lower the level?)")
     with atomic_path(p) as tmp:
         mesh.save(tmp)
+        _check_written(mesh, tmp, p)
     return p
+
+
+def _check_written(mesh: "pv.PolyData", tmp: Path, target: Path) -> None:
+    """VTK's OBJ and PLY writers ignore failed writes (a full disk leaves a short file and no error), so
+    read the file back before it replaces the target: our strict readers notice truncation."""
+    from gan_core.data.mesh_readers import read_mesh
+
+    n_polys = int(mesh.GetNumberOfPolys())
+    if tmp.suffix.lower() == ".obj":  # ASCII: counting face lines is ~50x faster than parsing them
+        raw = tmp.read_bytes()
+        ok = raw.count(b"\nf ") == n_polys and raw.endswith(b"\n")
+    else:
+        try:
+            ok = len(read_mesh(tmp)[1]) >= n_polys
+        except Gan3dError:
+            ok = False
+    if not ok:
+        raise BadFileError(f"{target}: cannot write (the written file is incomplete; is the disk full?)")
 
 
 def export_voxels(grid: np.ndarray, path: str | Path, level: float = 0.5) -> Path:

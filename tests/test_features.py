@@ -82,7 +82,7 @@ def test_bank_round_trip(bank, data, tmp_path):
     np.testing.assert_array_equal(back.source_index_, np.arange(20))
     np.testing.assert_array_equal(back.thumbnails_, bank.thumbnails_)
     assert back.class_names_ == ["slab", "column"] and back.label_name(1) == "column"
-    assert back.weights_hash == bank.weights_hash and back.profile == "tiny16"
+    assert back.weights_hash == bank.weights_hash and back.profile == "tiny16" and back.created_ == bank.created_
     assert back.data_name == "boxes.npz" and len(back.data_sha256) == 64
     with h5py.File(path, "r") as h5:
         assert h5.attrs["format"] == "gan3d-bank" and h5.attrs["version"] == 1

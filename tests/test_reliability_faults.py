@@ -62,7 +62,7 @@ def _bank():
                                              labels=np.zeros(40, np.int64), class_names=["shape"])
 
 
-WRITERS = sorted(set(_writers()) - {"obj", "ply"})
+WRITERS = sorted(_writers())
 
 
 def _assert_one_line(e: BaseException, path: Path) -> None:
