@@ -40,6 +40,11 @@ __all__ = [
 ]
 
 SET_SUFFIXES = (".npz", ".h5", ".hdf5")
+# Array files can claim any size in a few bytes (an HDF5 dataset is all fill value until written, a zip
+# member inflates ~1000x), so sizes are checked from the header before any data is read. 512^3 is the
+# largest grid load_voxels resamples in seconds (1.5 s to 32^3; a non-multiple like 500^3 takes ~1 min).
+MAX_GRID = 512
+MAX_READ_BYTES = 4 << 30  # an npz member is read whole: refuse more than this
 GRID_SUFFIXES = (".binvox", ".npy", ".mat", *SET_SUFFIXES)
 SUPPORTED_SUFFIXES = GRID_SUFFIXES + MESH_SUFFIXES
 DEFAULT_MESH_RESOLUTION = 32
@@ -129,6 +134,7 @@ def _read_array_file(p: Path, suffix: str, index: int | None, binarize: bool) ->
             with np.load(p, allow_pickle=False) as f:
                 if "voxels" not in f.files:
                     raise BadFileError(f"{p}: npz has no 'voxels' array (has: {', '.join(f.files) or 'nothing'})")
+                _check_npz_member_size(f.zip, p)
                 return _finish(_select(f["voxels"], p, index), p, binarize)
         if suffix in (".h5", ".hdf5"):
             import h5py
@@ -177,8 +183,16 @@ def _read_mat73(p: Path) -> np.ndarray:
 
     with h5py.File(p, "r") as h5:
         arrays = {k: v for k, v in h5.items() if isinstance(v, h5py.Dataset)}
+        ds = _pick_mat_array(arrays, p)
+        nbytes = math.prod(ds.shape) * ds.dtype.itemsize
+        if ds.ndim >= 3 and max(ds.shape[:3]) > MAX_GRID:  # (R, R, R[, N]) in h5py's reversed order
+            raise BadFileError(f"{p}: grids of {max(ds.shape[:3])}^3 are too large (at most {MAX_GRID}^3); "
+                               "resample the file first")
+        if nbytes > MAX_READ_BYTES:  # read whole below: check the size first
+            raise BadFileError(f"{p}: array {tuple(ds.shape[::-1])} needs {nbytes / 2**30:.1f} GiB to read "
+                               f"(at most {MAX_READ_BYTES >> 30} GiB)")
         # MATLAB writes column-major, so h5py sees the axes reversed: transpose back.
-        return np.asarray(_pick_mat_array(arrays, p)[()]).T
+        return np.asarray(ds[()]).T
 
 
 def _pick_mat_array(arrays: dict, p: Path):  # type: ignore[no-untyped-def]
@@ -200,6 +214,10 @@ def _select(arr, p: Path, index: int | None):  # type: ignore[no-untyped-def]
         arr = arr.reshape(shape) if isinstance(arr, np.ndarray) else arr
     if len(shape) not in (3, 4) or not (shape[-1] == shape[-2] == shape[-3]) or shape[-1] == 0:
         raise BadFileError(f"{p}: expected a cubic grid (R, R, R) or a stack (N, R, R, R), got shape {shape}")
+    if shape[-1] > MAX_GRID:
+        raise BadFileError(f"{p}: grids of {shape[-1]}^3 are too large (at most {MAX_GRID}^3); resample the file first")
+    if len(shape) == 4 and shape[0] == 0:
+        raise BadFileError(f"{p}: holds no grids (shape {shape})")
     if len(shape) == 3:
         if index not in (None, 0):
             raise BadInputError(f"index {index} out of range: {p.name} holds a single grid")
@@ -213,6 +231,21 @@ def _select(arr, p: Path, index: int | None):  # type: ignore[no-untyped-def]
         raise BadInputError(f"index {index} out of range: {p.name} holds {n} grids")
     out = arr[index]
     return out.reshape(shape[1:]) if out.ndim == 4 else out  # h5py (N, 1, R, R, R) rows
+
+
+def _check_npz_member_size(zf: zipfile.ZipFile, p: Path) -> None:
+    """Refuse an npz whose 'voxels' header promises more than MAX_READ_BYTES or grids over MAX_GRID^3,
+    before numpy allocates and inflates it (a few-kB file can claim terabytes)."""
+    with zf.open("voxels.npy") as f:
+        version = np.lib.format.read_magic(f)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = reader(f)
+    if len(shape) >= 3 and shape[-1] > MAX_GRID:
+        raise BadFileError(f"{p}: grids of {shape[-1]}^3 are too large (at most {MAX_GRID}^3); resample the file first")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > MAX_READ_BYTES:
+        raise BadFileError(f"{p}: 'voxels' {tuple(shape)} needs {nbytes / 2**30:.1f} GiB to read whole (at most "
+                           f"{MAX_READ_BYTES >> 30} GiB); convert it to .h5 (gan3d convert), which is read lazily")
 
 
 def _finish(grid: np.ndarray, p: Path, binarize: bool) -> np.ndarray:
