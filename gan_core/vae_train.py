@@ -66,7 +66,7 @@ from gan_core.train import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VaeTrainConfig", "VaeTrainer", "holdout_split", "recon_loss"]
+__all__ = ["VaeTrainConfig", "VaeTrainer", "holdout_split", "recon_loss", "spread"]
 
 
 @dataclass
@@ -146,6 +146,14 @@ def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(perm[k:]), np.sort(perm[:k])
 
 
+def spread(positions: np.ndarray, k: int) -> np.ndarray:
+    """At most ``k`` evenly spaced entries of sorted ``positions``: a deterministic subset that covers every
+    class of a class-sorted file (the first k would be one or two classes)."""
+    if len(positions) <= k:
+        return positions
+    return positions[np.linspace(0, len(positions) - 1, k).round().astype(np.int64)]
+
+
 def recon_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """||G(E(y)) - x||^2 summed over voxels, averaged over the batch: pred, target (B, R, R, R) -> ()."""
     return (pred.float() - target.float()).pow(2).flatten(1).sum(1).mean()
@@ -200,8 +208,8 @@ class VaeTrainer:
         if config.frozen:
             self.G.requires_grad_(False)
             self.D.requires_grad_(False)
-        self.eval_pos = self.holdout_pos[: config.eval_shapes]
-        self.fit_pos = self.train_pos[: config.eval_shapes]
+        self.eval_pos = spread(self.holdout_pos, config.eval_shapes)  # across the classes, not the first ones
+        self.fit_pos = spread(self.train_pos, config.eval_shapes)
 
     # -- setup ---------------------------------------------------------------------------------------------
     def _open_renders(self, stored: VoxelDataset, progress: Callable[[int, int], None] | None):

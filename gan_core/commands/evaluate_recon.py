@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--renders", default=None,
                    help="evaluation render cache (.h5): used if it exists, else written there (default: render "
                         "in memory)")
-    p.add_argument("--n", type=int, default=200, help="evaluate at most N shapes")
+    p.add_argument("--n", type=int, default=200, help="evaluate at most N shapes (evenly spaced over the rows)")
     p.add_argument("--views", type=int, default=1, help="views per shape when rendering")
     p.add_argument("--seed", type=int, default=None,
                    help="render seed (default: the training renders' seed + 1, so the views are new)")
@@ -60,8 +60,10 @@ def _select(ckpt: dict, data_path: Path, n_max: int, min_voxels: int):
     else:
         pos = np.arange(len(ds))
         source = "all shapes (not the checkpoint's training data)"
+    from gan_core.vae_train import spread
+
     counts = np.array([int(ds.read([i])[0].sum()) for i in pos])
-    pos = pos[counts >= min_voxels][:n_max]
+    pos = spread(pos[counts >= min_voxels], n_max)  # evenly spaced: every class of a class-sorted file
     if len(pos) == 0:
         raise BadInputError(f"--data {data_path}: no shape with at least {min_voxels} occupied voxels to evaluate")
     return ds, pos, source
