@@ -23,6 +23,8 @@ def sample_z(
     """
     if n < 0:
         raise BadInputError(f"number of samples must be >= 0, got {n}")
+    if seed is not None and not _SEED_MIN <= int(seed) <= _SEED_MAX:  # torch's range; beyond it, OverflowError
+        raise BadInputError(f"seed must be an integer in {_SEED_MIN}..{_SEED_MAX}, got {seed}")
     if generator is None:
         generator = torch.Generator().manual_seed(int(seed) if seed is not None else torch.seed())
     if profile.z_prior == "uniform":
@@ -35,7 +37,8 @@ def check_z(z: np.ndarray | torch.Tensor, z_dim: int, what: str = "z") -> np.nda
     arr = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
     if arr.dtype.kind not in "fiu":
         raise BadInputError(f"{what} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes Inf: refused below
+        arr = arr.astype(np.float32)
     if arr.ndim == 1:
         arr = arr[None]
     if arr.ndim != 2 or arr.shape[1] != z_dim:
@@ -45,9 +48,36 @@ def check_z(z: np.ndarray | torch.Tensor, z_dim: int, what: str = "z") -> np.nda
     return arr
 
 
+_SEED_MIN, _SEED_MAX = -(2**63), 2**64 - 1
+
+
+def _vectors(names: str, *zs: np.ndarray | torch.Tensor) -> list[np.ndarray]:
+    """The operands of a latent operation as finite float arrays of one shape, or a BadInputError."""
+    out = []
+    for name, z in zip(names, zs):
+        arr = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+        if arr.dtype.kind not in "fiu" or arr.ndim == 0:
+            raise BadInputError(f"z {name} must be a numeric vector, got {arr.dtype} of shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise BadInputError(f"z {name} contains NaN or Inf")
+        out.append(arr)
+    if len({a.shape for a in out}) > 1:
+        shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(names, out))
+        raise BadInputError(f"z vectors must have the same shape, got {shapes}")
+    return out
+
+
+def _weights(t: float | np.ndarray, what: str = "t") -> np.ndarray:
+    arr = np.asarray(t, dtype=np.float64)
+    if arr.ndim > 1 or not np.isfinite(arr).all():
+        raise BadInputError(f"{what} must be a finite number or a 1-D array of them, got {t!r}")
+    return arr
+
+
 def lerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
     """Linear interpolation (1 - t) a + t b; ``t`` scalar or (T,) gives (z_dim,) or (T, z_dim)."""
-    t = np.asarray(t, dtype=np.float32)
+    a, b = _vectors("ab", a, b)
+    t = _weights(t).astype(np.float32)
     return ((1 - t)[..., None] * a + t[..., None] * b).astype(np.float32) if t.ndim else ((1 - t) * a + t * b).astype(np.float32)
 
 
@@ -55,8 +85,10 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
     """Spherical interpolation: keeps the norm typical of a Gaussian prior all along the path, so middle
     shapes are as crisp as the ends (lerp shrinks the norm and washes them out). Falls back to lerp
     for (anti)parallel vectors."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
+    a, b = (v.astype(np.float64) for v in _vectors("ab", a, b))
+    if a.ndim != 1:
+        raise BadInputError(f"slerp takes single z vectors (z_dim,), got shape {a.shape}")
+    _weights(t)
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na < 1e-8 or nb < 1e-8:
         return lerp(a, b, t)
@@ -99,8 +131,12 @@ def arithmetic(
     a: np.ndarray, b: np.ndarray, c: np.ndarray, weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
 ) -> np.ndarray:
     """Shape arithmetic wa * a - wb * b + wc * c (the paper's "z_a - z_b + z_c")."""
-    wa, wb, wc = weights
-    return (wa * np.asarray(a) - wb * np.asarray(b) + wc * np.asarray(c)).astype(np.float32)
+    a, b, c = _vectors("abc", a, b, c)
+    w = _weights(weights, "weights")
+    if w.shape != (3,):
+        raise BadInputError(f"weights must be three numbers, got {weights!r}")
+    wa, wb, wc = w
+    return (wa * a - wb * b + wc * c).astype(np.float32)
 
 
 def project(
@@ -123,6 +159,8 @@ def project(
     profile = generator.profile
     r = profile.resolution
     tgt = np.asarray(target)
+    if tgt.dtype.kind not in "biuf" or (tgt.dtype.kind == "f" and not np.isfinite(tgt).all()):
+        raise BadInputError(f"target must be a numeric grid without NaN or Inf (dtype {tgt.dtype})")
     if tgt.shape != (r, r, r):
         from gan_core.data.resample import resample
 
