@@ -85,15 +85,18 @@ class VoxelDataset:
             with np.load(self.path, allow_pickle=False) as f:
                 if "voxels" not in f.files:
                     raise BadFileError(f"{self.path}: npz has no 'voxels' array (has: {', '.join(f.files)})")
-                vox = f["voxels"]
+                vox = _check_voxels(f["voxels"], self.path)
                 n = len(vox)
                 labels = f["labels"] if "labels" in f.files else np.zeros(n, np.int64)
-                classes = [str(c) for c in f["classes"]] if "classes" in f.files else ["shape"]
+                names = f["classes"] if "classes" in f.files else np.array(["shape"])
+                if names.ndim != 1:
+                    raise BadFileError(f"{self.path}: 'classes' must be a list of names, got shape {names.shape}")
+                classes = [str(c) for c in names]
         except BadFileError:
             raise
         except Exception as e:  # zipfile.BadZipFile, ValueError (pickled objects), OSError, EOFError
             raise BadFileError(f"{self.path}: not a readable npz file ({type(e).__name__}: {e})") from None
-        self._voxels = _check_voxels(vox, self.path)
+        self._voxels = vox
         return _check_labels(labels, classes, n, self.path), classes, vox.shape[1]
 
     def _open_h5(self) -> tuple[np.ndarray, list[str], int]:
@@ -102,22 +105,27 @@ class VoxelDataset:
         try:
             h5 = h5py.File(self.path, "r")
         except OSError as e:
-            raise BadFileError(f"{self.path}: not a readable HDF5 file ({e})") from None
-        if "voxels" not in h5:
+            raise BadFileError(f"{self.path}: not a readable HDF5 file ({str(e).splitlines()[0]})") from None
+        try:
+            vox = h5.get("voxels")
+            if not isinstance(vox, h5py.Dataset):
+                raise BadFileError(f"{self.path}: HDF5 file has no 'voxels' dataset")
+            if vox.ndim != 4 or not (vox.shape[1] == vox.shape[2] == vox.shape[3]):
+                raise BadFileError(f"{self.path}: 'voxels' must be (N, R, R, R), got {vox.shape}")
+            if vox.dtype.kind not in "biuf":
+                raise BadFileError(f"{self.path}: 'voxels' must be numeric, got dtype {vox.dtype}")
+            n = vox.shape[0]
+            labels = _h5_array(h5, "labels", self.path, np.zeros(n, np.int64))
+            names = _h5_array(h5, "classes", self.path, np.array(["shape"]))
+            if names.ndim != 1:
+                raise BadFileError(f"{self.path}: 'classes' must be a list of names, got shape {names.shape}")
+            classes = [c.decode() if isinstance(c, bytes) else str(c) for c in names]
+            labels = _check_labels(labels, classes, n, self.path)
+        except BaseException:
             h5.close()
-            raise BadFileError(f"{self.path}: HDF5 file has no 'voxels' dataset")
-        vox = h5["voxels"]
-        if vox.ndim != 4 or not (vox.shape[1] == vox.shape[2] == vox.shape[3]):
-            h5.close()
-            raise BadFileError(f"{self.path}: 'voxels' must be (N, R, R, R), got {vox.shape}")
-        n = vox.shape[0]
-        labels = h5["labels"][()] if "labels" in h5 else np.zeros(n, np.int64)
-        if "classes" in h5:
-            classes = [c.decode() if isinstance(c, bytes) else str(c) for c in h5["classes"][()]]
-        else:
-            classes = ["shape"]
+            raise
         self._h5 = h5
-        return _check_labels(labels, classes, n, self.path), classes, vox.shape[1]
+        return labels, classes, vox.shape[1]
 
     # -- access --------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -157,6 +165,19 @@ class VoxelDataset:
 
     def __repr__(self) -> str:
         return f"VoxelDataset({self.path.name!r}, n={len(self)}, resolution={self.resolution})"
+
+
+def _h5_array(h5, name: str, path: Path, default: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    import h5py
+
+    if name not in h5:
+        return default
+    if not isinstance(h5[name], h5py.Dataset):
+        raise BadFileError(f"{path}: '{name}' must be a dataset, not a group")
+    try:
+        return np.asarray(h5[name][()])
+    except (OSError, ValueError, TypeError) as e:
+        raise BadFileError(f"{path}: cannot read '{name}' ({type(e).__name__}: {str(e).splitlines()[0]})") from None
 
 
 def _check_voxels(vox: np.ndarray, path: Path) -> np.ndarray:
