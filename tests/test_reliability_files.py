@@ -49,3 +49,35 @@ def test_npz_set_with_scalar_classes(tmp_path):
     np.savez(tmp_path / "s.npz", voxels=V, classes=np.array("chair"))
     with pytest.raises(BadFileError, match="'classes' must be a list of names"):
         VoxelDataset(tmp_path / "s.npz")
+
+
+# -- z vectors given to --a / --b / --c ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_model():
+    from gan_core.runtime import load_model
+
+    return load_model(profile="tiny16", device="cpu", precision="fp32")
+
+
+@pytest.mark.parametrize("spec, error, message", [
+    ("{f}:abc", BadInputError, r"--a: index 'abc' is not an integer"),
+    ("{f}:1.5", BadInputError, "is not an integer"),
+    ("--5", BadFileError, "no such file"),
+    ("\u00b2", BadFileError, "no such file"),
+    ("99999999999999999999999", BadInputError, "seed must be an integer"),
+])
+def test_bad_z_specs(tmp_path, tiny_model, spec, error, message):
+    from gan_core.commands.interpolate import resolve_z
+
+    np.savez(tmp_path / "z.npz", z=np.zeros((2, 32), np.float32))
+    with pytest.raises(error, match=message) as info:
+        resolve_z(spec.format(f=tmp_path / "z.npz"), tiny_model, "--a")
+    assert "\n" not in str(info.value)
+
+
+def test_z_file_reason_is_given(tmp_path, tiny_model):
+    from gan_core.commands.interpolate import resolve_z
+
+    np.savez(tmp_path / "o.npz", z=np.array([None] * 32, dtype=object))
+    with pytest.raises(BadFileError, match="Object arrays cannot be loaded when allow_pickle=False"):
+        resolve_z(str(tmp_path / "o.npz"), tiny_model, "--a")

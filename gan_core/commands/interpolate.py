@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def resolve_z(spec: str, model, flag: str) -> np.ndarray:
     from gan_core.errors import BadFileError, BadInputError
     from gan_core.latent import check_z
 
-    if spec.lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]+", spec.strip()):  # not str.isdigit: '²' and '--5' would pass it, then crash int()
         return model.sample_z(1, int(spec))[0]
     path, _, idx = spec.partition(":") if not Path(spec).exists() else (spec, "", "")
     p = Path(path)
@@ -45,9 +46,13 @@ def resolve_z(spec: str, model, flag: str) -> np.ndarray:
     except BadFileError:
         raise
     except Exception as e:
-        raise BadFileError(f"{flag} {path}: not a readable npz ({type(e).__name__})") from None
+        reason = str(e).splitlines()[0][:120] if str(e) else ""
+        raise BadFileError(f"{flag} {path}: not a readable npz ({type(e).__name__}: {reason})") from None
     zs = check_z(zs, model.profile.z_dim, what=f"{flag} z")
-    i = int(idx) if idx.strip() else 0
+    try:
+        i = int(idx) if idx.strip() else 0
+    except ValueError:
+        raise BadInputError(f"{flag}: index {idx!r} is not an integer (use FILE.npz:INDEX)") from None
     if not 0 <= i < len(zs):
         raise BadInputError(f"{flag}: index {i} out of range (file holds {len(zs)} z vectors)")
     return zs[i]
