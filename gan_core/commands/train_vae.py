@@ -70,9 +70,19 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"config": dataclasses.asdict(cfg), "frozen_generator": cfg.frozen,
                           "profile": cfg.resolved_profile().to_dict()}, indent=2))
         return 0
+    from gan_core.commands._common import progress
     from gan_core.vae_train import VaeTrainer
 
-    trainer = VaeTrainer(cfg)
+    bar = progress(iter(()), desc="rendering", unit="shape")  # used only when --renders must be made first
+
+    def report(done: int, total: int) -> None:
+        bar.total, bar.n = total, done
+        bar.refresh()
+
+    try:
+        trainer = VaeTrainer(cfg, progress=report)
+    finally:
+        bar.close()
     try:
         last = trainer.run()
     finally:
