@@ -81,3 +81,18 @@ def test_z_file_reason_is_given(tmp_path, tiny_model):
     np.savez(tmp_path / "o.npz", z=np.array([None] * 32, dtype=object))
     with pytest.raises(BadFileError, match="Object arrays cannot be loaded when allow_pickle=False"):
         resolve_z(str(tmp_path / "o.npz"), tiny_model, "--a")
+
+
+# -- meshes near the limits of float64 ---------------------------------------------------------------------
+def test_mesh_coordinates_near_the_float_limit_voxelise_like_unit_ones():
+    import warnings
+
+    from gan_core.data.voxelize import voxelize_mesh
+
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float) - 0.5
+    f = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    unit = voxelize_mesh(v, f, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 'overflow encountered' on the user's stderr
+        huge = voxelize_mesh(v * 2 * 1e308, f, 16)  # coords ±1e308: span overflows
+    assert unit.sum() > 0 and np.array_equal(unit, huge)

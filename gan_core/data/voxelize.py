@@ -42,7 +42,13 @@ _CHUNK = 1 << 21  # (triangle, column) candidates per batch: bounds memory for h
 def normalize_vertices(vertices: np.ndarray, resolution: int) -> np.ndarray:
     """Scale and centre vertices (V, 3) so the longest bounding-box side spans [0, resolution]."""
     lo, hi = vertices.min(axis=0), vertices.max(axis=0)
-    extent = float((hi - lo).max())
+    with np.errstate(over="ignore"):
+        span = hi - lo
+    if not np.isfinite(span).all():  # coordinates near the float limit (1e308): the span overflows; shrink first
+        vertices = vertices / float(np.abs([lo, hi]).max())
+        lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+        span = hi - lo
+    extent = float(span.max())
     if not extent > 0:
         raise BadInputError("degenerate mesh: all vertices coincide")
     return (vertices - (lo + hi) / 2) * (resolution / extent) + resolution / 2
