@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import pickle
 import time
 import zipfile
 from pathlib import Path
@@ -76,17 +77,23 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read and validate a checkpoint; any problem is a BadCheckpointError that names the file."""
     path = Path(path)
     if not path.is_file():
-        raise BadCheckpointError(f"{path}: no such checkpoint file")
+        raise BadCheckpointError(f"{path}: {'not a file' if path.exists() else 'no such checkpoint file'}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
         raise BadCheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated: {_short(e)})") from None
-    except Exception as e:  # pickle.UnpicklingError for foreign / code-carrying pickles, among others
+    except pickle.UnpicklingError:  # torch's text suggests weights_only=False: exactly what must not be done
+        raise BadCheckpointError(f"{path}: refused to load: not a tensors-only torch file (it is another format, "
+                                 "or holds pickled Python objects, which could run code)") from None
+    except Exception as e:
         raise BadCheckpointError(f"{path}: refused to load ({type(e).__name__}: {_short(e)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise BadCheckpointError(f"{path}: not a gan3d checkpoint (no '{FORMAT}' marker)")
-    if not isinstance(ckpt.get("version"), int) or ckpt["version"] > VERSION:
-        raise BadCheckpointError(f"{path}: checkpoint version {ckpt.get('version')} is newer than this gan3d supports")
+    version = ckpt.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BadCheckpointError(f"{path}: invalid checkpoint version {version!r}")
+    if version > VERSION:
+        raise BadCheckpointError(f"{path}: checkpoint version {version} is newer than this gan3d supports")
     if not isinstance(ckpt.get("profile"), dict):
         raise BadCheckpointError(f"{path}: checkpoint has no profile")
     try:
@@ -95,8 +102,24 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise BadCheckpointError(f"{path}: stored profile is invalid ({e})") from None
     if not any(k in ckpt for k in MODEL_KEYS):
         raise BadCheckpointError(f"{path}: checkpoint holds no model weights")
+    _check_structure(ckpt, path)
     ckpt["path"] = str(path)
     return ckpt
+
+
+def _check_structure(ckpt: dict[str, Any], path: Path) -> None:
+    """The parts code reads later have the types it expects, so a hand-made or damaged file fails here."""
+    for key in MODEL_KEYS:
+        sd = ckpt.get(key)
+        if key in ckpt and not (isinstance(sd, dict) and all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items())):
+            raise BadCheckpointError(f"{path}: '{key}' is not a state dict of named tensors")
+    for key in ("state", "rng", "meta", "optimizers"):
+        if key in ckpt and not isinstance(ckpt[key], dict):
+            raise BadCheckpointError(f"{path}: '{key}' must be a dict, got {type(ckpt[key]).__name__}")
+    for key in ("kind", "data_hash"):
+        if key in ckpt and not isinstance(ckpt[key], str):
+            raise BadCheckpointError(f"{path}: '{key}' must be a string, got {type(ckpt[key]).__name__}")
 
 
 def load_weights(model: nn.Module, ckpt: dict[str, Any], key: str) -> nn.Module:
@@ -106,6 +129,9 @@ def load_weights(model: nn.Module, ckpt: dict[str, Any], key: str) -> nn.Module:
     target = _unwrap(model)
     ref = target.state_dict()
     sd = {k: v.to(ref[k].dtype) if k in ref and v.is_floating_point() else v for k, v in ckpt[key].items()}
+    if not all(torch.isfinite(v).all() for v in sd.values() if v.is_floating_point()):
+        raise BadCheckpointError(f"{ckpt.get('path', 'checkpoint')}: {key} weights contain NaN or Inf "
+                                 "(a diverged or damaged run); use an earlier checkpoint")
     try:
         target.load_state_dict(sd)
     except RuntimeError as e:

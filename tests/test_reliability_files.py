@@ -96,3 +96,62 @@ def test_mesh_coordinates_near_the_float_limit_voxelise_like_unit_ones():
         warnings.simplefilter("error")  # no 'overflow encountered' on the user's stderr
         huge = voxelize_mesh(v * 2 * 1e308, f, 16)  # coords ±1e308: span overflows
     assert unit.sum() > 0 and np.array_equal(unit, huge)
+
+
+# -- checkpoints -------------------------------------------------------------------------------------------
+def _crafted(**over):
+    from gan_core.config import get_profile
+    from gan_core.models import Generator
+
+    p = get_profile("tiny16")
+    ck = {"format": "gan3d-checkpoint", "version": 1, "kind": "gan", "profile": p.to_dict(), "state": {},
+          "rng": {}, "data_hash": "", "meta": {}, "generator": Generator(p).state_dict()}
+    ck.update(over)
+    return ck
+
+
+def _nan_generator():
+    ck = _crafted()
+    ck["generator"] = {k: v.clone() for k, v in ck["generator"].items()}
+    ck["generator"]["net.0.weight"].view(-1)[0] = float("inf")
+    return ck
+
+
+class _Code:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+CRAFTED = {
+    "weights an int": (lambda: _crafted(generator=1), "not a state dict of named tensors"),
+    "weights a list": (lambda: _crafted(generator=[torch.zeros(1)]), "not a state dict of named tensors"),
+    "weight values ints": (lambda: _crafted(generator={"net.0.weight": 3}), "not a state dict of named tensors"),
+    "meta a string": (lambda: _crafted(meta="x"), "'meta' must be a dict"),
+    "state a list": (lambda: _crafted(state=[1]), "'state' must be a dict"),
+    "optimizers a tensor": (lambda: _crafted(optimizers=torch.zeros(1)), "'optimizers' must be a dict"),
+    "data_hash a number": (lambda: _crafted(data_hash=5), "'data_hash' must be a string"),
+    "version a string": (lambda: _crafted(version="1"), "invalid checkpoint version '1'"),
+    "version 0": (lambda: _crafted(version=0), "invalid checkpoint version 0"),
+    "Inf weights": (_nan_generator, "generator weights contain NaN or Inf"),
+    "code in a pickle": (lambda: {"format": "gan3d-checkpoint", "x": _Code()}, "could run code"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED))
+def test_crafted_checkpoints_are_refused_cleanly(tmp_path, name, capfd):
+    from gan_core.runtime import load_model
+
+    make, message = CRAFTED[name]
+    torch.save(make(), tmp_path / "c.pt")
+    with pytest.raises(BadCheckpointError, match=message) as info:
+        load_model(tmp_path / "c.pt", device="cpu")
+    assert str(info.value).startswith(str(tmp_path / "c.pt")) and "\n" not in str(info.value)
+    assert "code ran" not in capfd.readouterr().out
+
+
+def test_a_directory_is_not_a_checkpoint(tmp_path):
+    from gan_core.checkpoint import load_checkpoint
+
+    (tmp_path / "run.pt").mkdir()
+    with pytest.raises(BadCheckpointError, match="run.pt: not a file"):
+        load_checkpoint(tmp_path / "run.pt")
