@@ -500,7 +500,9 @@ class FeatureBank:
             if h5.attrs.get("format") != BANK_FORMAT:
                 raise BadCheckpointError(f"{p}: not a gan3d feature bank (no '{BANK_FORMAT}' marker)")
             version = h5.attrs.get("version")
-            if not isinstance(version, (int, np.integer)) or version > BANK_VERSION:
+            if not isinstance(version, (int, np.integer)) or version < 1:
+                raise BadCheckpointError(f"{p}: invalid feature bank version {version!r}")
+            if version > BANK_VERSION:
                 raise BadCheckpointError(f"{p}: feature bank version {version} is newer than this gan3d supports")
             try:
                 a = h5.attrs

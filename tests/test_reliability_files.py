@@ -155,3 +155,17 @@ def test_a_directory_is_not_a_checkpoint(tmp_path):
     (tmp_path / "run.pt").mkdir()
     with pytest.raises(BadCheckpointError, match="run.pt: not a file"):
         load_checkpoint(tmp_path / "run.pt")
+
+
+# -- feature banks -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("version, message", [("1", "invalid feature bank version '1'"), (0, "invalid"),
+                                              (99, "version 99 is newer")])
+def test_bank_versions(tmp_path, version, message):
+    from gan_core.features import FeatureBank
+
+    path = FeatureBank(profile="tiny16").fit({"paper": np.ones((3, 384), np.float32)}, labels=np.zeros(3, np.int64),
+                                             class_names=["shape"]).save(tmp_path / "b.h5")
+    with h5py.File(path, "a") as h5:
+        h5.attrs["version"] = version
+    with pytest.raises(BadCheckpointError, match=message):
+        FeatureBank.load(path)
