@@ -18,6 +18,7 @@ import contextlib
 import errno
 import io
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
@@ -29,7 +30,7 @@ from gan_core.errors import BadFileError, BadInputError
 if TYPE_CHECKING:
     import h5py
 
-__all__ = ["atomic_h5", "atomic_path", "atomic_write", "save_voxel_npz", "write_h5_dataset"]
+__all__ = ["atomic_h5", "atomic_path", "atomic_write", "remove_stale_temps", "save_voxel_npz", "write_h5_dataset"]
 
 H5_FORMAT_VERSION = 1
 
@@ -69,6 +70,26 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if isinstance(e, OSError):  # full disk, no permission, target is a directory: the user's to fix
             raise BadFileError(f"{target}: cannot write ({_os_reason(e)})") from None
         raise
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp(?P<suffix>\.[^.]*)?$")
+
+
+def remove_stale_temps(directory: str | Path) -> list[Path]:
+    """Delete the temporary files :func:`atomic_path` leaves behind when its process is killed (SIGKILL,
+    power loss): ``.NAME.<12 hex>.tmpSUFFIX``. Call it only where no other writer is active, e.g. on a run
+    directory when its one trainer starts. Returns the files removed."""
+    removed = []
+    d = Path(directory)
+    if not d.is_dir():
+        return removed
+    for p in d.glob(".*.tmp*"):
+        m = _TEMP_NAME.match(p.name)
+        if m and (m.group("suffix") or "") == Path(m.group("name")).suffix and p.is_file():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
 
 
 def _os_reason(e: OSError) -> str:

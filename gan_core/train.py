@@ -32,7 +32,7 @@ from gan_core.config import Profile, check_same_architecture, get_profile
 from gan_core.data.dataset import VoxelDataset
 from gan_core.device import autocast, autocast_dtype, pick_device
 from gan_core.errors import BadInputError, ProfileMismatchError
-from gan_core.io_utils import atomic_path
+from gan_core.io_utils import atomic_path, remove_stale_temps
 from gan_core.latent import sample_z
 from gan_core.models import Discriminator, Generator, bce_logits
 
@@ -106,6 +106,9 @@ class Trainer:
         self.out = Path(config.out)
         if self.world.is_main:
             _ensure_writable_dir(self.out)
+            # A trainer killed mid-write (SIGKILL, OOM killer, power loss) leaves its temporary file behind.
+            for stale in remove_stale_temps(self.out) + remove_stale_temps(self.out / "samples"):
+                log.info("removed %s, left by an interrupted write", stale)
         self.data = VoxelDataset(config.data, classes=config.classes, limit=config.limit)
         self.profile = config.resolved_profile()
         if self.data.stored_resolution != self.profile.resolution:
