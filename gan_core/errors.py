@@ -24,3 +24,7 @@ class ProfileMismatchError(Gan3dError):
 
 class BadInputError(Gan3dError):
     """An argument has a bad value: a z vector with NaN, an unknown class name, an empty selection."""
+
+
+class TrainingDivergedError(Gan3dError):
+    """Training cannot go on: the loss or the weights became NaN or Inf. The last checkpoint is kept."""

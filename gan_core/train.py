@@ -31,7 +31,9 @@ from gan_core.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from gan_core.config import Profile, check_same_architecture, get_profile
 from gan_core.data.dataset import VoxelDataset
 from gan_core.device import autocast, autocast_dtype, pick_device
-from gan_core.errors import BadInputError, ProfileMismatchError
+from gan_core.errors import (
+    BadCheckpointError, BadFileError, BadInputError, ProfileMismatchError, TrainingDivergedError,
+)
 from gan_core.io_utils import atomic_path, remove_stale_temps
 from gan_core.latent import sample_z
 from gan_core.models import Discriminator, Generator, bce_logits
@@ -84,12 +86,15 @@ class TrainConfig:
             raise BadInputError(f"--batch-size must be >= 2 (BatchNorm), got {self.batch_size}")
         for k in ("g_lr", "d_lr"):
             v = getattr(self, k)
-            if v is not None and not (v > 0 and math.isfinite(v)):
-                raise BadInputError(f"--{k.replace('_', '-')} must be a positive number, got {v}")
+            if v is not None and not (0 < v <= _FLOAT32_MAX):  # Adam keeps lr as float32: larger overflows
+                raise BadInputError(f"--{k.replace('_', '-')} must be a positive number below 3.4e38, got {v}")
         if self.d_acc_threshold is not None and not 0 < self.d_acc_threshold <= 1:
             raise BadInputError(f"--d-acc-threshold must be in (0, 1], got {self.d_acc_threshold}")
         if not 0 <= self.label_smoothing < 0.5:
             raise BadInputError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
+
+
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 class Trainer:
@@ -164,10 +169,22 @@ class Trainer:
             torch.set_rng_state(ck["rng"]["torch"])
         log.info("resumed %s at epoch %d step %d", path, self.epoch, self.step)
 
+    def _diverged(self, what: str) -> TrainingDivergedError:
+        return TrainingDivergedError(
+            f"training diverged: {what}; {self.out / 'latest.pt'} keeps the last good state: lower --g-lr / "
+            "--d-lr (or use --precision fp32) and --resume"
+        )
+
     def save(self, final_epoch_file: bool = False) -> None:
-        """Write latest.pt (full state) and, at snapshot epochs, epoch_NNNN.pt (weights only)."""
+        """Write latest.pt (full state) and, at snapshot epochs, epoch_NNNN.pt (weights only).
+
+        Refuses non-finite weights (an update can blow them up before the loss shows it), so a diverged
+        step never overwrites the last good checkpoint."""
         if not self.world.is_main:
             return
+        for name, net in (("generator", self.G), ("discriminator", self.D)):
+            if not all(torch.isfinite(p).all() for p in net.state_dict().values() if p.is_floating_point()):
+                raise self._diverged(f"the {name} weights became non-finite by step {self.step}")
         common = dict(profile=self.profile, kind="gan", data_hash=self.data_hash,
                       meta={"command": " ".join(sys.argv), "data": str(self.data.path), "classes": self.cfg.classes})
         models = {"generator": self.G, "discriminator": self.D}
@@ -229,7 +246,7 @@ class Trainer:
         self.step += 1
         g_val, d_val = float(g_loss.detach()), float(d_loss.detach())
         if not (math.isfinite(g_val) and math.isfinite(d_val)):
-            raise FloatingPointError(f"loss became non-finite at step {self.step} (G {g_val}, D {d_val})")
+            raise self._diverged(f"the loss became non-finite at step {self.step} (G {g_val}, D {d_val})")
         return {
             "type": "step", "epoch": self.epoch, "step": self.step, "g_loss": g_val, "d_loss": d_val,
             "d_acc": float(d_acc), "d_real": float(torch.sigmoid(d_real.detach().float()).mean()),

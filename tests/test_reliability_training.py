@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from gan_core.checkpoint import load_checkpoint
+from gan_core.errors import BadInputError, Gan3dError
 from gan_core.train import TrainConfig, Trainer
 from tests import reliability_train as rt
+from tests.reliability_faults import read_only_dir
 
 
 @pytest.fixture
@@ -62,3 +64,43 @@ def test_killed_at_random_moments_always_resumes(data, tmp_path):
     assert during_write >= 2, "some kills must land during a checkpoint write"
     stopped = rt.stop_with_sigterm(data, out, extra_steps=1)
     assert stopped["returncode"] == 0 and rt.temps(out) == []
+
+
+def test_read_only_run_directory(data, tmp_path):
+    ro = read_only_dir(tmp_path)
+    with pytest.raises(BadInputError, match="cannot write there") as info:
+        Trainer(_cfg(data, ro / "run"))
+    assert "\n" not in str(info.value)
+
+
+def test_out_is_a_file(data, tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(BadInputError, match="--out .*cannot write there"):
+        Trainer(_cfg(data, tmp_path / "f"))
+
+
+def test_non_finite_weights_are_never_saved(data, tmp_path):
+    out = tmp_path / "run"
+    Trainer(_cfg(data, out, max_steps=1)).run()
+    good = (out / "latest.pt").read_bytes()
+    tr = Trainer(_cfg(data, out, resume=True))
+    with torch.no_grad():
+        next(tr.G.parameters()).view(-1)[0] = float("nan")  # an update blew a weight up; no loss saw it yet
+    with pytest.raises(Gan3dError, match="generator weights became non-finite"):
+        tr.save()
+    assert (out / "latest.pt").read_bytes() == good
+
+
+@pytest.mark.parametrize("lr", ["3.5e38", "inf", "nan", "0", "-1"])
+def test_absurd_learning_rates_are_refused(data, tmp_path, lr):
+    with pytest.raises(BadInputError, match="--g-lr must be a positive number"):
+        Trainer(_cfg(data, tmp_path / "run", g_lr=float(lr)))
+
+
+def test_divergence_is_a_clear_error_and_saves_nothing(data, tmp_path):
+    out = tmp_path / "run"
+    tr = Trainer(_cfg(data, out, epochs=5, g_lr=1e36, d_lr=1e36, d_acc_threshold=1.0))
+    with pytest.raises(Gan3dError, match="diverged") as info:
+        tr.run()
+    assert "\n" not in str(info.value) and "latest.pt" in str(info.value)
+    assert not (out / "latest.pt").exists()
