@@ -159,14 +159,24 @@ class Trainer:
         opts = ck.get("optimizers") or {}
         if "g" not in opts or "d" not in opts:
             raise ProfileMismatchError(f"{path} has no optimiser state (a weights-only file): use --init-from")
-        self.opt_g.load_state_dict(opts["g"])
-        self.opt_d.load_state_dict(opts["d"])
-        st = ck["state"]
-        self.epoch, self.step, self.batch_in_epoch = int(st["epoch"]), int(st["step"]), int(st["batch_in_epoch"])
-        if "z" in ck["rng"]:
-            self.z_gen.set_state(ck["rng"]["z"])
-        if "torch" in ck["rng"]:
-            torch.set_rng_state(ck["rng"]["torch"])
+        try:
+            self.opt_g.load_state_dict(opts["g"])
+            self.opt_d.load_state_dict(opts["d"])
+            # load_state_dict also restores the saved lr and betas: keep this run's (a lowered --g-lr on
+            # --resume after a divergence must take effect).
+            for opt, lr in ((self.opt_g, self.profile.g_lr), (self.opt_d, self.profile.d_lr)):
+                for group in opt.param_groups:
+                    group["lr"], group["betas"] = lr, (self.profile.beta1, self.profile.beta2)
+            st = ck["state"]
+            self.epoch, self.step, self.batch_in_epoch = int(st["epoch"]), int(st["step"]), int(st["batch_in_epoch"])
+            if "z" in ck["rng"]:
+                self.z_gen.set_state(ck["rng"]["z"])
+            if "torch" in ck["rng"]:
+                torch.set_rng_state(ck["rng"]["torch"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+            raise BadCheckpointError(f"{path}: damaged training state ({type(e).__name__}: {reason}); "
+                                     "start a new --out, or --init-from it to keep the weights") from None
         log.info("resumed %s at epoch %d step %d", path, self.epoch, self.step)
 
     def _diverged(self, what: str) -> TrainingDivergedError:

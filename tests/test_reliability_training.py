@@ -79,6 +79,17 @@ def test_out_is_a_file(data, tmp_path):
         Trainer(_cfg(data, tmp_path / "f"))
 
 
+def test_divergence_stops_cleanly_and_keeps_the_last_good_checkpoint(data, tmp_path):
+    out = tmp_path / "run"
+    Trainer(_cfg(data, out, max_steps=1)).run()
+    good = (out / "latest.pt").read_bytes()
+    tr = Trainer(_cfg(data, out, resume=True, epochs=5, g_lr=1e36, d_lr=1e36, d_acc_threshold=1.0))
+    with pytest.raises(Gan3dError, match="diverged") as info:
+        tr.run()
+    assert "\n" not in str(info.value) and "latest.pt" in str(info.value)
+    assert (out / "latest.pt").read_bytes() == good, "non-finite weights must never overwrite a good checkpoint"
+
+
 def test_non_finite_weights_are_never_saved(data, tmp_path):
     out = tmp_path / "run"
     Trainer(_cfg(data, out, max_steps=1)).run()
@@ -95,6 +106,26 @@ def test_non_finite_weights_are_never_saved(data, tmp_path):
 def test_absurd_learning_rates_are_refused(data, tmp_path, lr):
     with pytest.raises(BadInputError, match="--g-lr must be a positive number"):
         Trainer(_cfg(data, tmp_path / "run", g_lr=float(lr)))
+
+
+def test_damaged_training_state_is_a_clear_error(data, tmp_path):
+    out = tmp_path / "run"
+    Trainer(_cfg(data, out, max_steps=1)).run()
+    ck = torch.load(out / "latest.pt", weights_only=True)
+    ck["state"] = {"epoch": "one"}
+    torch.save(ck, out / "latest.pt")
+    with pytest.raises(Gan3dError, match="training state") as info:
+        Trainer(_cfg(data, out, resume=True))
+    assert "\n" not in str(info.value)
+
+
+def test_resume_applies_this_runs_learning_rates(data, tmp_path):
+    out = tmp_path / "run"
+    Trainer(_cfg(data, out, max_steps=1)).run()
+    tr = Trainer(_cfg(data, out, resume=True, g_lr=1e-4, d_lr=2e-6, beta1=0.9))
+    assert tr.step == 1
+    assert [g["lr"] for g in tr.opt_g.param_groups] == [1e-4] and tr.opt_g.param_groups[0]["betas"][0] == 0.9
+    assert [g["lr"] for g in tr.opt_d.param_groups] == [2e-6]
 
 
 def test_divergence_is_a_clear_error_and_saves_nothing(data, tmp_path):
