@@ -95,6 +95,7 @@ class GenerationService(QObject):
         self._cond = threading.Condition()
         self._stop = False
         self._running: Request | None = None
+        self._in_queue = 0  # results, errors and idle markers posted to the GUI thread, not yet handled there
         self._busy = False
         self._subs: dict[str, list[Callable[[ShapeResult], None]]] = {}
         self.dropped = 0  # stale results dropped (for tests and the benchmark)
@@ -161,19 +162,32 @@ class GenerationService(QObject):
         self._thread.join(timeout)
 
     def _deliver(self, result: ShapeResult) -> None:
-        if result.id < 0:  # the worker went idle after everything before this in the queue was delivered
-            self._set_busy(not self.idle)
-        elif not self.is_current(result.target, result.id):
-            self.dropped += 1
-        else:
-            self.last_generate_ms = result.generate_ms
-            for cb in list(self._subs.get(result.target, ())):
-                cb(result)
-            self.resultReady.emit(result)
+        try:
+            if result.id < 0:  # an idle marker: only settles busy
+                pass
+            elif not self.is_current(result.target, result.id):
+                self.dropped += 1
+            else:
+                self.last_generate_ms = result.generate_ms
+                for cb in list(self._subs.get(result.target, ())):
+                    cb(result)
+                self.resultReady.emit(result)
+        finally:
+            self._handled()
 
     def _report_error(self, target: str, rid: int, message: str) -> None:
-        if self.is_current(target, rid):
-            self.failed.emit(target, message)
+        try:
+            if self.is_current(target, rid):
+                self.failed.emit(target, message)
+        finally:
+            self._handled()
+
+    def _handled(self) -> None:
+        """One posted item handled: busy ends when nothing is pending, running or still queued for us."""
+        with self._cond:
+            self._in_queue -= 1
+            quiet = not self._pending and self._running is None and self._in_queue == 0
+        self._set_busy(not quiet)
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:
@@ -199,14 +213,20 @@ class GenerationService(QObject):
                 if result is None:
                     self.dropped += 1
                 else:
-                    self._delivered.emit(result)
+                    self._post(self._delivered, result)
             except BaseException as e:  # noqa: BLE001 (reported, never raised on the worker thread)
-                self._errored.emit(req.target, req.id, error_message(e))
+                self._post(self._errored, req.target, req.id, error_message(e))
             finally:
                 with self._cond:
                     self._running = None
-                if self.idle:
-                    self._delivered.emit(ShapeResult("", -1, np.zeros(0), np.zeros(0)))  # busy -> idle
+                    idle = not self._pending
+                if idle:  # lets the GUI thread settle busy even when the last result was dropped here
+                    self._post(self._delivered, ShapeResult("", -1, np.zeros(0), np.zeros(0)))
+
+    def _post(self, signal: Any, *args: Any) -> None:
+        with self._cond:
+            self._in_queue += 1
+        signal.emit(*args)
 
     def _run(self, req: Request) -> ShapeResult | None:
         t0 = time.perf_counter()
