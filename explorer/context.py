@@ -81,6 +81,11 @@ class ShapeChannel(QObject):
     or model) changes, shows only the service's current result for its target. A hidden view (another tab)
     asks for nothing until it is shown, so the visible views get the generator first.
 
+    At most one request per view is in flight: changes that arrive meanwhile are folded into one request
+    sent when it returns (with the newest z, read then). So during a slider drag the view shows a new
+    shape each time the worker finishes one, instead of every result being superseded before it arrives
+    and the view standing still until the drag ends.
+
     ``display`` None follows the state's display mode; "none" asks for voxels only (thumbnails).
     """
 
@@ -97,6 +102,8 @@ class ShapeChannel(QObject):
         self.display = display
         self.result: ShapeResult | None = None
         self.stale = True
+        self._inflight = 0  # id of the request on its way, 0 if none
+        self._again = False  # something changed while it was on its way
         view.installEventFilter(self)
         ctx.service.subscribe(target, self._show)
         ctx.service.failed.connect(self._failed)
@@ -124,26 +131,43 @@ class ShapeChannel(QObject):
             return
         self.stale = False
         z = self.z_of()
-        if self.caption is not None and hasattr(self.view, "set_caption"):
-            self.view.set_caption(self.caption())
         if z is None:
             self.ctx.service.cancel(self.target)
             if hasattr(self.view, "set_status"):
                 self.view.set_status("empty")
             return
+        if self._inflight and self.ctx.service.is_current(self.target, self._inflight):
+            self._again = True  # fold into one request when the one in flight returns
+            return
         state = self.ctx.state
         job = self.job_of() if self.job_of is not None else None
         if self.job_of is not None and job is None:
             return  # nothing to compute (e.g. no bank)
-        self.ctx.service.request(self.target, z, level=state.level, display=self.display or state.display,
-                                 job=job)
+        self._again = False
+        self._inflight = self.ctx.service.request(self.target, z, level=state.level,
+                                                  display=self.display or state.display, job=job)
+
+    def _returned(self) -> None:
+        self._inflight = 0
+        if self._again:
+            self._again = False
+            self.refresh()
 
     def _failed(self, target: str, message: str) -> None:
-        if target == self.target and hasattr(self.view, "set_status"):
+        if target != self.target:
+            return
+        if hasattr(self.view, "set_status"):
             self.view.set_status(message)
+        self._returned()
 
     def _show(self, result: ShapeResult) -> None:
+        self._show_result(result)
+        self._returned()
+
+    def _show_result(self, result: ShapeResult) -> None:
         self.result = result
+        if self.caption is not None and hasattr(self.view, "set_caption"):
+            self.view.set_caption(self.caption())  # with the shape, in the same repaint
         self.view.set_result(result)
         self.shown.emit(result)
 
