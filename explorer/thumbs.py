@@ -30,9 +30,12 @@ _RIGHT, _UPV, _TOWARDS = _basis()
 
 
 def shade_voxels(voxels: np.ndarray, level: float = 0.5, size: int = 96,
-                 color: np.ndarray | tuple[float, float, float] = tuple(BASE_COLOR), fit: bool = True) -> np.ndarray:
+                 color: np.ndarray | tuple[float, float, float] = tuple(BASE_COLOR),
+                 fit: bool | float = True) -> np.ndarray:
     """An RGBA picture (size, size, 4) uint8 of the occupied voxels (> level) of a grid (D, H, W);
-    transparent where there is no shape. ``fit`` zooms onto the shape (else the whole grid is framed)."""
+    transparent where there is no shape. ``fit`` True zooms onto the shape; False frames the whole grid; a
+    number frames a fixed half-width of the projected unit cube (0.88 is all of it), so frames of an
+    animation keep one scale."""
     occ = np.asarray(voxels) > level
     out = np.zeros((size, size, 4), np.uint8)
     if occ.ndim != 3 or not occ.any():
@@ -48,16 +51,16 @@ def shade_voxels(voxels: np.ndarray, level: float = 0.5, size: int = 96,
     r = float(max(occ.shape))
     p = (idx + 0.5) / r - 0.5 * np.asarray(occ.shape, np.float32) / r  # centred, unit cube
     u, v, d = p @ _RIGHT, p @ _UPV, p @ _TOWARDS
-    half = 0.88  # the unit cube's projection fits in [-0.87, 0.87]
+    half = 0.88 if isinstance(fit, bool) else float(fit)  # the unit cube's projection fits in [-0.87, 0.87]
     cu = cv = 0.0
-    if fit:
+    if fit is True:
         cu, cv = (u.max() + u.min()) / 2, (v.max() + v.min()) / 2
         half = min(half, max(np.ptp(u), np.ptp(v)) / 2 / 0.85 + 1.0 / r)
     px = (u - cu + half) / (2 * half) * (size - 1)
     py = (half - v + cv) / (2 * half) * (size - 1)
-    radius = max(1, int(np.ceil(size / (r * 2 * half / 1.76) * 0.6)))
+    reach = int(np.ceil((size - 1) / (2 * half * r) * 0.55))  # half a voxel's width in pixels, rounded up
     zbuf = np.full(size * size, -np.inf, np.float32)
-    offs = [(dx, dy) for dx in range(-radius + 1, radius) for dy in range(-radius + 1, radius)] or [(0, 0)]
+    offs = [(dx, dy) for dx in range(-reach, reach + 1) for dy in range(-reach, reach + 1)]
     for dx, dy in offs:
         xi = np.clip(np.rint(px + dx).astype(np.int64), 0, size - 1)
         yi = np.clip(np.rint(py + dy).astype(np.int64), 0, size - 1)
@@ -89,5 +92,5 @@ def to_qimage(rgba: np.ndarray) -> QImage:
     return QImage(arr.data, w, h, w * c, fmt).copy()
 
 
-def voxel_pixmap(voxels: np.ndarray, level: float = 0.5, size: int = 96) -> QPixmap:
-    return QPixmap.fromImage(to_qimage(shade_voxels(voxels, level, size)))
+def voxel_pixmap(voxels: np.ndarray, level: float = 0.5, size: int = 96, fit: bool | float = True) -> QPixmap:
+    return QPixmap.fromImage(to_qimage(shade_voxels(voxels, level, size, fit=fit)))

@@ -27,7 +27,7 @@ from explorer.thumbs import BASE_COLOR, VIEW_DIR, shade_voxels, to_qimage
 log = logging.getLogger(__name__)
 
 BACKGROUND = ("#f7f8fa", "#d9e0e8")  # bottom, top of the gradient
-CAMERA_DISTANCE = 2.8
+CAMERA_DISTANCE = 2.4  # frames a sphere of radius ~0.62: generated shapes rarely reach the grid's corners
 LIVE_INTERACTORS: "weakref.WeakSet[Any]" = weakref.WeakSet()  # for the test suite's leak check
 
 
@@ -75,6 +75,7 @@ class ShapeView(QFrame):
         self.mesh: Any = None
         self.level = 0.5
         self.shown_count = 0  # shapes displayed so far (for tests and the fps benchmark)
+        self.empty = False
         self.setAccessibleName(f"3D view: {title}" if title else "3D view")
         self.setToolTip("Drag to rotate, wheel to zoom, right-drag to pan; View > Reset view to re-centre")
 
@@ -83,6 +84,11 @@ class ShapeView(QFrame):
 
     def set_status(self, text: str) -> None:
         self._status.setText(text)
+        self.empty = text == "empty"
+
+    def settled(self) -> bool:
+        """Shows a shape, or has none to show (an empty slot)."""
+        return self.shown_count > 0 or self.empty
 
     def set_result(self, result: Any) -> None:
         """Show a generation result (voxels + mesh) from :class:`explorer.workers.GenerationService`."""
@@ -208,7 +214,9 @@ class VtkView(ShapeView):
             self._dirty = True  # skip while hidden (another tab, a closed dock); catch up in showEvent
             return
         self._dirty = False
-        self.plotter.render()
+        # Schedule a repaint: pyvistaqt's paintGL renders the scene, so calling render() here as well
+        # would draw every shape twice; several updates before the next paint also fold into one.
+        self.plotter.update()
 
     def showEvent(self, event: Any) -> None:  # noqa: N802
         super().showEvent(event)

@@ -6,7 +6,7 @@ import time
 from typing import Any, TypeVar
 
 import numpy as np
-from PyQt6.QtCore import QSize, Qt, pyqtSignal
+from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QIcon
 from PyQt6.QtWidgets import (
     QAbstractButton, QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QComboBox, QHBoxLayout, QLabel,
@@ -56,9 +56,10 @@ def _inside_composite(w: QWidget, root: QWidget) -> bool:
 class Thumb(QToolButton):
     """A clickable picture of a voxel grid with a caption under it."""
 
-    def __init__(self, name: str, size: int = 96, parent: QWidget | None = None) -> None:
+    def __init__(self, name: str, size: int = 96, parent: QWidget | None = None, fit: bool | float = True) -> None:
         super().__init__(parent)
         self._size = size
+        self._fit = fit
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
         self.setIconSize(QSize(size, size))
         self.setAutoRaise(True)
@@ -69,7 +70,7 @@ class Thumb(QToolButton):
 
     def set_voxels(self, voxels: np.ndarray | None, level: float = 0.5) -> None:
         self.voxels = voxels
-        self.setIcon(QIcon(voxel_pixmap(voxels, level, self._size)) if voxels is not None else QIcon())
+        self.setIcon(QIcon(voxel_pixmap(voxels, level, self._size, self._fit)) if voxels is not None else QIcon())
         self.shown_count += 1
 
     def set_result(self, result: Any) -> None:
@@ -98,6 +99,9 @@ class MessageArea(QWidget):
         row.addWidget(self._text, 1)
         row.addWidget(self._close, 0, Qt.AlignmentFlag.AlignTop)
         self.messages: list[tuple[float, str, str]] = []
+        self._fade = QTimer(self)
+        self._fade.setSingleShot(True)
+        self._fade.timeout.connect(self._fade_info)
         self.setVisible(False)
 
     def show_message(self, level: str, text: str) -> None:
@@ -110,6 +114,14 @@ class MessageArea(QWidget):
         self.setStyleSheet(f"MessageArea {{ background: {self.COLORS.get(worst, '#eee')}; border-radius: 4px; }}")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setVisible(True)
+        if worst == "info":
+            self._fade.start(6000)
+        else:
+            self._fade.stop()
+
+    def _fade_info(self) -> None:
+        if all(m[1] == "info" for m in self.messages[-3:]):
+            self.dismiss()
 
     def text(self) -> str:
         return self._text.text()

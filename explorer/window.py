@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
 
     # -- state -> window -----------------------------------------------------------------------------------
     def _model_changed(self, model: Any) -> None:
+        self.setWindowTitle(f"3D-GAN Explorer \u2014 {model.name} ({model.profile.name})")
         self.model_label.setText(f"Model: {model.name} ({model.profile.name}, {model.resolution}\u00b3)")
         self.device_label.setText(f"Device: {model.device_name}")
         if model.checkpoint_path is not None:
@@ -126,7 +127,12 @@ class MainWindow(QMainWindow):
         self._sync_view_actions()
 
     def _generated(self, result: Any) -> None:
-        self.time_label.setText(f"Generated in {result.generate_ms:.0f} ms + mesh {result.mesh_ms:.0f} ms")
+        if result.extra is not None:
+            return  # a retrieval query, not a shape
+        if result.voxels.ndim == 4:
+            self.time_label.setText(f"Generated {len(result.voxels)} shapes in {result.generate_ms:.0f} ms")
+        else:
+            self.time_label.setText(f"Generated in {result.generate_ms:.0f} ms, meshed in {result.mesh_ms:.0f} ms")
 
     def _busy(self, _busy: bool) -> None:
         busy = self.ctx.jobs.busy

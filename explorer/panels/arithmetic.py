@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QFrame, QLabel, QPushButton, QWidget
 
 from explorer.context import AppContext, ShapeChannel
@@ -28,7 +29,7 @@ class ArithmeticPanel(QWidget):
         rows = []
         for i, name in enumerate(OPERANDS):
             ed = SlotEditor(ctx, name, name, weight_index=i)
-            th = Thumb(f"Operand {name}", 96)
+            th = Thumb(f"Operand {name}", 120)
             self.editors[name], self.thumbs[name] = ed, th
             self.channels.append(ShapeChannel(ctx, f"operand:{name}", th,
                                               lambda n=name: _z(st.slot(n)), frozenset({f"slot:{name}"}),
@@ -44,6 +45,7 @@ class ArithmeticPanel(QWidget):
         self.nearest_text = QLabel("Open a feature bank to see the result's nearest training shape.")
         self.nearest_text.setWordWrap(True)
         self.nearest_text.setMinimumWidth(150)
+        self.nearest_text.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.nn_channel = ShapeChannel(ctx, "arithmetic:nearest", self, st.arithmetic_z, ARITH_FIELDS,
                                        display="none", link_camera=False, job_of=self._job)
         st.bankChanged.connect(self._bank_changed)
@@ -59,8 +61,9 @@ class ArithmeticPanel(QWidget):
         left = QWidget()
         left.setLayout(vbox(QLabel("<b>Operands</b> (each: seed, random, or From\u2026)"), *rows, 1))
         left.setMaximumWidth(520)
-        right = vbox(self.result_view,
-                     hbox(self.nearest, vbox(self.nearest_text, hbox(self.make_current, self.to_a, self.to_b, 1), 1)))
+        actions = hbox(self.make_current, self.to_a, self.to_b, 1)
+        right = vbox(self.result_view, actions, hbox(self.nearest, vbox(self.nearest_text, 1), 1))
+        right.setStretch(0, 1)  # the result view takes the height
         self.setLayout(hbox(left, line, right, margins=6))
 
     def _bank_changed(self, _bank: Any) -> None:

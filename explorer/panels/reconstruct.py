@@ -8,7 +8,7 @@ from typing import Any
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QPixmap
-from PyQt6.QtWidgets import QFileDialog, QLabel, QMenu, QPushButton, QSplitter, QToolButton, QWidget
+from PyQt6.QtWidgets import QFileDialog, QLabel, QMenu, QPushButton, QSizePolicy, QSplitter, QToolButton, QWidget
 
 from explorer.context import AppContext, ShapeChannel
 from explorer.viewport import make_view
@@ -26,6 +26,7 @@ class ReconstructPanel(QWidget):
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("background: #fff4d6; padding: 6px; border-radius: 4px;")
+        self.notice.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.open = describe(QPushButton("Open image\u2026"), "Open image to reconstruct",
                              "Pick a photo or render of one object; you can also drop an image file here")
         self.open.clicked.connect(self._choose)
@@ -51,7 +52,9 @@ class ReconstructPanel(QWidget):
         split.addWidget(self.image)
         split.addWidget(self.view)
         split.setSizes([400, 600])
-        self.setLayout(vbox(self.notice, hbox(self.open, self.send, 1), split, margins=6))
+        lay = vbox(self.notice, hbox(self.open, self.send, 1), split, margins=6)
+        lay.setStretch(2, 1)
+        self.setLayout(lay)
         st.changed.connect(self._on_changed)
         st.modelChanged.connect(self._model_changed)
         self._model_changed(st.model)

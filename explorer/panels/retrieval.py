@@ -60,7 +60,7 @@ class RetrievalPanel(QWidget):
         self.novelty.setWordWrap(True)
         self.list = describe(QListWidget(), "Nearest training shapes",
                              "Click a training shape to load it (projected into z) as the current shape")
-        self.list.setIconSize(QSize(72, 72))
+        self.list.setIconSize(QSize(88, 88))
         self.list.setSpacing(2)
         self.list.itemActivated.connect(self._load)
         self.list.itemClicked.connect(self._load)
@@ -110,7 +110,7 @@ class RetrievalPanel(QWidget):
         dist, idx = result.extra
         self.list.clear()
         for d, i in zip(dist, idx):
-            item = QListWidgetItem(QIcon(voxel_pixmap(bank.thumbnail(int(i)), 0.5, 72)),
+            item = QListWidgetItem(QIcon(voxel_pixmap(bank.thumbnail(int(i)), 0.5, 88)),
                                    f"{bank.label_name(int(i))}  #{int(i)}\ndistance {float(d):.3f}")
             item.setData(Qt.ItemDataRole.UserRole, int(i))
             item.setToolTip(f"Training shape {int(i)} ({bank.label_name(int(i))}); click to load it")

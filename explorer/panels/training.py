@@ -73,7 +73,8 @@ class TrainingPanel(QWidget):
         self.resume_btn.clicked.connect(lambda: self.start(resume=True))
         self.stop_btn.clicked.connect(self.stop)
         self.use_btn.clicked.connect(self.use_checkpoint)
-        self.status = QLabel("Not running")
+        self.status = QLabel("Not running. Choose a data file and press Start, or set the run folder to an "
+                             "existing run (one made by <code>gan3d train</code>) to watch its curves.")
         self.status.setWordWrap(True)
         self.errors = describe(QPlainTextEdit(), "Trainer error output", "The last lines the trainer wrote to stderr")
         self.errors.setReadOnly(True)

@@ -27,6 +27,14 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
                 item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> None:
+    """One intra-op thread: on a busy 2-core machine two OpenMP threads make every step many times slower."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> Any:
     """An untrained tiny16 model (16^3, z of 32): shared, nobody may change its weights."""

@@ -67,7 +67,7 @@ def test_voxel_mode_uses_cubes_and_hides_the_mesh(view):
 
 def test_hidden_view_skips_rendering_and_catches_up_when_shown(qtbot, view, monkeypatch):
     calls = []
-    monkeypatch.setattr(view.plotter, "render", lambda: calls.append(1))
+    monkeypatch.setattr(view.plotter, "update", lambda: calls.append(1))
     view.hide()
     view.set_result(result())
     assert calls == [] and view._dirty
