@@ -407,16 +407,29 @@ class _MetricsLog:
     """Appends JSON lines, flushed each line so a watcher (the training tab) sees them at once."""
 
     def __init__(self, path: Path, enabled: bool) -> None:
-        self.f = open(path, "a", encoding="utf-8") if enabled else None
+        self.path = path
+        self.f = None
+        if enabled:
+            try:
+                self.f = open(path, "a", encoding="utf-8")
+            except OSError as e:
+                raise BadFileError(f"{path}: cannot write ({e.strerror or e})") from None
 
     def write(self, rec: dict[str, Any]) -> None:
         if self.f:
-            self.f.write(json.dumps({"t": round(time.time(), 3), **rec}) + "\n")
-            self.f.flush()
+            try:
+                self.f.write(json.dumps({"t": round(time.time(), 3), **rec}) + "\n")
+                self.f.flush()
+            except OSError as e:  # a full disk: the run stops here, latest.pt keeps the last saved state
+                raise BadFileError(f"{self.path}: cannot write ({e.strerror or e})") from None
 
     def close(self) -> None:
         if self.f:
-            self.f.close()
+            try:
+                self.f.close()
+            except OSError:  # its last line could not be flushed either; the error was raised by write()
+                pass
+            self.f = None
 
 
 def _write_json(path: Path, obj: dict[str, Any]) -> None:

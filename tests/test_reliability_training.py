@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from gan_core.checkpoint import load_checkpoint
-from gan_core.errors import BadInputError, Gan3dError
+from gan_core.errors import BadFileError, BadInputError, Gan3dError
 from gan_core.train import TrainConfig, Trainer
 from tests import reliability_train as rt
-from tests.reliability_faults import read_only_dir
+from tests.reliability_faults import enospc, read_only_dir, stray_temps
 
 
 @pytest.fixture
@@ -64,6 +64,39 @@ def test_killed_at_random_moments_always_resumes(data, tmp_path):
     assert during_write >= 2, "some kills must land during a checkpoint write"
     stopped = rt.stop_with_sigterm(data, out, extra_steps=1)
     assert stopped["returncode"] == 0 and rt.temps(out) == []
+
+
+def test_full_disk_during_training_keeps_the_last_checkpoint(data, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    Trainer(_cfg(data, out, max_steps=1)).run()
+    good = (out / "latest.pt").read_bytes()
+    tr = Trainer(_cfg(data, out, resume=True, epochs=5))
+    monkeypatch.setattr(torch, "save", enospc)
+    with pytest.raises(BadFileError, match=r"latest\.pt: cannot write \(No space left on device\)"):
+        tr.run()
+    monkeypatch.undo()
+    assert (out / "latest.pt").read_bytes() == good and stray_temps(out) == []
+    assert Trainer(_cfg(data, out, resume=True)).step == 1
+
+
+def test_metrics_log_on_a_full_disk_is_a_clear_error(data, tmp_path, monkeypatch):
+    import gan_core.train as train_mod
+
+    out = tmp_path / "run"
+    tr = Trainer(_cfg(data, out))
+
+    class FullFile:
+        def __init__(self, *a, **k):
+            pass
+
+        def write(self, text):
+            enospc()
+
+        flush = close = lambda self: None
+
+    monkeypatch.setattr(train_mod, "open", FullFile, raising=False)
+    with pytest.raises(BadFileError, match=r"metrics\.jsonl: cannot write \(No space left on device\)"):
+        tr.run()
 
 
 def test_read_only_run_directory(data, tmp_path):
