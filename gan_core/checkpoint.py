@@ -17,6 +17,7 @@ import hashlib
 import logging
 import pickle
 import time
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise BadCheckpointError(f"{path}: {'not a file' if path.exists() else 'no such checkpoint file'}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickles it then refuses: our message says it
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
         raise BadCheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated: {_short(e)})") from None
     except pickle.UnpicklingError:  # torch's text suggests weights_only=False: exactly what must not be done

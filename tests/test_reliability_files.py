@@ -169,3 +169,19 @@ def test_bank_versions(tmp_path, version, message):
         h5.attrs["version"] = version
     with pytest.raises(BadCheckpointError, match=message):
         FeatureBank.load(path)
+
+
+# -- the whole corpus --------------------------------------------------------------------------------------
+from tests.reliability_corpus import all_cases, run_case  # noqa: E402
+
+CASES = all_cases()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_corpus(case, tmp_path, capfd, recwarn):
+    """Every case ends in the expected clean error (one line, naming the file) or is accepted, within the
+    time budget; nothing else escapes, and the library prints (or warns) nothing of its own."""
+    outcome = run_case(case, tmp_path)
+    assert outcome.result in ("clean", "ok"), f"{outcome.result}: {outcome.detail}"
+    assert capfd.readouterr().err == "", "no library noise on stderr"
+    assert [str(w.message) for w in recwarn if "gan_core" in w.filename or "torch" in w.filename] == []
