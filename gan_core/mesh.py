@@ -31,6 +31,7 @@ __all__ = [
 
 MESH_FORMATS = (".stl", ".obj", ".ply")
 VOXEL_FORMATS = (".binvox", ".npy", ".npz")
+_FIELD_MAX = 1e30  # marching cubes runs in float32
 _STRUCTURES = {6: ndimage.generate_binary_structure(3, 1), 18: ndimage.generate_binary_structure(3, 2),
                26: ndimage.generate_binary_structure(3, 3)}
 
@@ -43,8 +44,8 @@ def _check_grid(grid: np.ndarray, level: float) -> np.ndarray:
         raise BadInputError(f"voxel grid must be numeric, got dtype {g.dtype}")
     if g.dtype.kind == "f" and not np.isfinite(g).all():
         raise BadInputError("voxel grid contains NaN or Inf")
-    if not np.isfinite(level):
-        raise BadInputError(f"level must be a finite number, got {level}")
+    if not (np.isfinite(level) and abs(level) < _FIELD_MAX):
+        raise BadInputError(f"level must be a finite number within +-1e30, got {level}")
     return g
 
 
@@ -146,7 +147,9 @@ def voxels_to_mesh(
     box = tuple(slice(a, b) for a, b in zip(start, stop))
     field = np.full(tuple(stop - start + 2), low, dtype=np.float32)  # np.full + assign beats np.pad
     inner = field[1:-1, 1:-1, 1:-1]
-    inner[...] = g[box]
+    # float64 / int64 values beyond float32's range would become Inf here (and warn): clip them; the surface
+    # only depends on values near the level.
+    inner[...] = np.clip(g[box], -_FIELD_MAX, _FIELD_MAX) if g.dtype.itemsize > 4 else g[box]
     if drop is not None:
         inner[drop[box]] = low
     scale, centre = _frame(g.shape, spacing)
