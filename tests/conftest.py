@@ -23,3 +23,13 @@ def synthetic_set() -> tuple[np.ndarray, np.ndarray, list[str]]:
 def synthetic_npz(tmp_path: Path, synthetic_set: tuple[np.ndarray, np.ndarray, list[str]]) -> Path:
     """The synthetic set written as an npz set in the documented layout."""
     return save_npz(tmp_path / "synthetic16.npz", *synthetic_set)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run only when asked for: ``pytest -m slow`` (or any -m expression naming slow)."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
