@@ -121,6 +121,10 @@ class VoxelDataset:
                 raise BadFileError(f"{self.path}: 'classes' must be a list of names, got shape {names.shape}")
             classes = [c.decode() if isinstance(c, bytes) else str(c) for c in names]
             labels = _check_labels(labels, classes, n, self.path)
+        except (OSError, KeyError, RuntimeError, ValueError, TypeError) as e:  # h5py on damaged metadata
+            h5.close()
+            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise BadFileError(f"{self.path}: damaged HDF5 file ({type(e).__name__}: {reason})") from None
         except BaseException:
             h5.close()
             raise
@@ -140,7 +144,12 @@ class VoxelDataset:
         else:
             # h5py wants increasing, unique indices: read sorted, then restore the requested order.
             uniq, inverse = np.unique(rows, return_inverse=True)
-            vox = self._h5["voxels"][uniq][inverse]  # type: ignore[index]
+            try:
+                vox = self._h5["voxels"][uniq][inverse]  # type: ignore[index]
+            except (OSError, KeyError, RuntimeError, ValueError, TypeError) as e:  # damaged chunks: seen on read
+                reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                raise BadFileError(f"{self.path}: cannot read shapes {uniq[:5].tolist()} ({reason}); "
+                                   "the file is damaged") from None
         vox = (vox > 0).astype(np.uint8)
         if self.resolution != self.stored_resolution:
             vox = resample(vox, self.resolution)
