@@ -497,9 +497,12 @@ class FeatureBank:
         except OSError as e:
             raise BadCheckpointError(f"{p}: not a readable feature bank (not HDF5, corrupt or truncated: {e})") from None
         with h5:
-            if h5.attrs.get("format") != BANK_FORMAT:
+            try:  # attributes live in HDF5 heaps that a damaged file can break too
+                marker, version = h5.attrs.get("format"), h5.attrs.get("version")
+            except (OSError, KeyError, RuntimeError, ValueError, TypeError) as e:
+                raise BadCheckpointError(f"{p}: damaged feature bank ({type(e).__name__}: {_first_line(e)})") from None
+            if marker != BANK_FORMAT:
                 raise BadCheckpointError(f"{p}: not a gan3d feature bank (no '{BANK_FORMAT}' marker)")
-            version = h5.attrs.get("version")
             if not isinstance(version, (int, np.integer)) or version < 1:
                 raise BadCheckpointError(f"{p}: invalid feature bank version {version!r}")
             if version > BANK_VERSION:
@@ -515,13 +518,18 @@ class FeatureBank:
                 thumbs = h5["thumbnails"][()] if "thumbnails" in h5 else None
                 bank.fit(feats, labels=h5["labels"][()], class_names=names, source_index=h5["source_index"][()],
                          thumbnails=thumbs)
-            except (OSError, KeyError, ValueError, TypeError, BadInputError) as e:
-                raise BadCheckpointError(f"{p}: damaged feature bank ({type(e).__name__}: {e})") from None
+            except (OSError, KeyError, RuntimeError, ValueError, TypeError, BadInputError) as e:
+                raise BadCheckpointError(f"{p}: damaged feature bank ({type(e).__name__}: {_first_line(e)})") from None
         return bank
 
     def __repr__(self) -> str:
         kinds = ", ".join(f"{k}={v}" for k, v in getattr(self, "n_features_", {}).items())
         return f"FeatureBank(n={len(self)}, {kinds or 'unfitted'}, profile={self.profile!r}, data={self.data_name!r})"
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else "no details"
 
 
 def pack_voxels(voxels: np.ndarray, resolution: int = 32) -> np.ndarray:

@@ -53,11 +53,14 @@ def test_seeds_load(seed_files, tmp_path):
 
 
 # Mutants the fuzzer found, kept as regressions (damaged HDF5 metadata and chunks used to escape as
-# OSError / KeyError from h5py).
+# OSError / KeyError / RuntimeError from h5py).
 FOUND = [
     ("set-h5", [("set", 0.27151527822008914, 1210)]),
     ("set-h5", [("int32", 0.7857009477012714, 65382), ("int32", 0.03119775075533493, 64013),
                 ("duplicate", 0.42321924913551, 60071)]),
+    ("bank", [("int32", 0.05697789087336247, 35448)]),
+    ("bank", [("int32", 0.9952998033878611, 28774), ("int64", 0.6209088984199513, 56258),
+              ("set", 0.687914521389034, 12708)]),
 ]
 
 
