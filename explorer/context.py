@@ -44,7 +44,11 @@ class AppContext(QObject):
         self.notifier = Notifier(self)
         self.cameras = CameraLink()
         self.actions: dict[str, Any] = {}  # window actions panels may trigger ("open_bank", ...)
-        self.project_steps = 150  # optimiser steps of Model.project (about 1 s for fast32 on 2 cores)
+        # Model.project's effort. Its default (200 steps x 4 restarts) took 140 s for fast32 on this loaded
+        # 2-core machine (150 x 4 measured), and it holds the model's lock, so no view updates meanwhile:
+        # a fifth of that, with progress and a Cancel button, is the interactive compromise.
+        self.project_steps = 60
+        self.project_restarts = 2
         self.service.failed.connect(lambda target, msg: self.notifier.error(f"{target}: {msg}"))
         self.jobs.failed.connect(self.notifier.error)
         state.modelChanged.connect(self.service.set_model)
@@ -63,7 +67,7 @@ class AppContext(QObject):
         grid = np.array(voxels, np.float32)
 
         def job(report: Callable[[int, int], None]) -> tuple[np.ndarray, float]:
-            return model.project(grid, steps=self.project_steps, restarts=4, progress=report)
+            return model.project(grid, steps=self.project_steps, restarts=self.project_restarts, progress=report)
 
         def done(res: tuple[np.ndarray, float]) -> None:
             z, iou = res

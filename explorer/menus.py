@@ -133,8 +133,18 @@ def _build_toolbar(win: MainWindow) -> None:
     tb.addAction(win.act_link)
     tb.addAction(win.act_reset)
     tb.addSeparator()
-    tb.addAction(win.undo_action)
-    tb.addAction(win.redo_action)
+    # Fixed labels: the menu's actions carry the command's name ("Undo Set B to seed 23"), which would make
+    # the toolbar jump in width at every edit; here the name goes to the tooltip.
+    stack = st.undo_stack
+    win.tb_undo = _action(win, "Undo", stack.undo, None, "Undo")
+    win.tb_redo = _action(win, "Redo", stack.redo, None, "Redo")
+    for act, can, can_changed, text_changed, tip in (
+            (win.tb_undo, stack.canUndo, stack.canUndoChanged, stack.undoTextChanged, win.set_undo_tip),
+            (win.tb_redo, stack.canRedo, stack.canRedoChanged, stack.redoTextChanged, win.set_redo_tip)):
+        act.setEnabled(can())
+        can_changed.connect(act.setEnabled)
+        text_changed.connect(tip)  # a bound method of the window: disconnected when the window goes
+        tb.addAction(act)
     for act in tb.actions():
         btn = tb.widgetForAction(act)
         if btn is not None and not btn.accessibleName() and act.text():

@@ -13,6 +13,8 @@ from PyQt6.QtWidgets import (
     QLineEdit, QListWidget, QPlainTextEdit, QScrollBar, QTabBar, QToolButton, QVBoxLayout, QWidget,
 )
 
+from gan_core.mesh import largest_component
+
 from explorer.thumbs import voxel_pixmap
 
 W = TypeVar("W", bound=QWidget)
@@ -56,10 +58,12 @@ def _inside_composite(w: QWidget, root: QWidget) -> bool:
 class Thumb(QToolButton):
     """A clickable picture of a voxel grid with a caption under it."""
 
-    def __init__(self, name: str, size: int = 96, parent: QWidget | None = None, fit: bool | float = True) -> None:
+    def __init__(self, name: str, size: int = 96, parent: QWidget | None = None, fit: bool | float = True,
+                 largest: bool = False) -> None:
         super().__init__(parent)
         self._size = size
         self._fit = fit
+        self._largest = largest  # generated shapes: show the largest component, as the 3D views do
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
         self.setIconSize(QSize(size, size))
         self.setAutoRaise(True)
@@ -70,6 +74,8 @@ class Thumb(QToolButton):
 
     def set_voxels(self, voxels: np.ndarray | None, level: float = 0.5) -> None:
         self.voxels = voxels
+        if voxels is not None and self._largest:
+            voxels = np.where(largest_component(np.asarray(voxels) > level), voxels, 0)
         self.setIcon(QIcon(voxel_pixmap(voxels, level, self._size, self._fit)) if voxels is not None else QIcon())
         self.shown_count += 1
 

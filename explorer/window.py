@@ -11,7 +11,7 @@ import numpy as np
 from PyQt6.QtCore import QPoint, QSettings, Qt
 from PyQt6.QtGui import QCloseEvent, QKeySequence, QPainter, QPixmap
 from PyQt6.QtWidgets import (
-    QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QTabWidget, QWidget,
+    QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QTabWidget, QToolButton, QWidget,
 )
 
 from gan_core.errors import Gan3dError
@@ -28,7 +28,7 @@ from explorer.panels.training import TrainingPanel
 from explorer.session import RecentFiles, apply_session, load_session, save_session
 from explorer.state import SessionState
 from explorer.viewport import ShapeView, VtkView
-from explorer.widgets import MessageArea, vbox
+from explorer.widgets import MessageArea, describe, vbox
 
 log = logging.getLogger(__name__)
 UNTRAINED_BANNER = "No trained model installed: showing an untrained generator"
@@ -41,6 +41,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("3D-GAN Explorer")
         self.setAccessibleName("3D-GAN Explorer main window")
         self.state = state
+        if state.parent() is None:
+            state.setParent(self)  # the session (and its undo stack) lives as long as the window
         self.ctx = AppContext(state, self)
         self.settings = settings if settings is not None else QSettings("gan3d", "explorer")
         self.recent = RecentFiles(self.settings)
@@ -101,9 +103,16 @@ class MainWindow(QMainWindow):
         self.progress.setToolTip("Progress of the running job (projection, loading, export)")
         self.progress.setMaximumWidth(220)
         self.progress.setVisible(False)
+        self.cancel = describe(QToolButton(), "Cancel running job",
+                               "Stop the running projection or export at its next step (Esc)")
+        self.cancel.setText("Cancel")
+        self.cancel.setShortcut(QKeySequence("Esc"))
+        self.cancel.clicked.connect(self.ctx.jobs.abort)
+        self.cancel.setVisible(False)
         for w in (self.model_label, self.device_label, self.time_label):
             sb.addPermanentWidget(w)
         sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel)
 
     # -- state -> window -----------------------------------------------------------------------------------
     def _model_changed(self, model: Any) -> None:
@@ -137,14 +146,22 @@ class MainWindow(QMainWindow):
     def _busy(self, _busy: bool) -> None:
         busy = self.ctx.jobs.busy
         self.progress.setVisible(busy)
+        self.cancel.setVisible(busy)
         if not busy:
             self.statusBar().clearMessage()
 
     def _progress(self, label: str, done: int, total: int) -> None:
         self.progress.setVisible(True)
+        self.cancel.setVisible(True)
         self.progress.setRange(0, max(total, 0))
         self.progress.setValue(done)
         self.statusBar().showMessage(label + ("\u2026" if total == 0 else f" ({done}/{total})"))
+
+    def set_undo_tip(self, command: str) -> None:
+        self.tb_undo.setToolTip(f"Undo {command}" if command else "Undo")
+
+    def set_redo_tip(self, command: str) -> None:
+        self.tb_redo.setToolTip(f"Redo {command}" if command else "Redo")
 
     def show_message(self, level: str, text: str) -> None:
         self.messages.show_message(level, text)
@@ -279,7 +296,3 @@ class MainWindow(QMainWindow):
             panel.close_views()
         for v in self.views():
             v.close_view()
-
-
-def shortcut(seq: str | QKeySequence.StandardKey) -> QKeySequence:
-    return QKeySequence(seq)

@@ -25,7 +25,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from superqt.utils import create_worker
 
 from gan_core.errors import Gan3dError
-from gan_core.mesh import voxels_to_cubes, voxels_to_mesh
+from gan_core.mesh import largest_component, voxels_to_cubes, voxels_to_mesh
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,8 @@ class GenerationService(QObject):
         elif single and req.display == "mesh":
             mesh = voxels_to_mesh(vox, level=req.level, largest_component=True)
         elif single and req.display == "voxels":
-            mesh = voxels_to_cubes(vox, level=req.level)
+            keep = largest_component(vox > req.level)  # as the smooth mesh shows it (the paper's figures)
+            mesh = voxels_to_cubes(np.where(keep, vox, 0.0), level=req.level)
         return ShapeResult(req.target, req.id, req.z, vox, mesh, req.level, req.display, gen_ms,
                            (time.perf_counter() - t1) * 1000, extra, req.model)
 

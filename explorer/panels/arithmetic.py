@@ -29,7 +29,7 @@ class ArithmeticPanel(QWidget):
         rows = []
         for i, name in enumerate(OPERANDS):
             ed = SlotEditor(ctx, name, name, weight_index=i)
-            th = Thumb(f"Operand {name}", 120)
+            th = Thumb(f"Operand {name}", 120, largest=True)
             self.editors[name], self.thumbs[name] = ed, th
             self.channels.append(ShapeChannel(ctx, f"operand:{name}", th,
                                               lambda n=name: _z(st.slot(n)), frozenset({f"slot:{name}"}),

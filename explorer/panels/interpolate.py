@@ -87,7 +87,7 @@ class InterpolatePanel(QWidget):
         self._direction = 1
 
         # filmstrip: FRAMES thumbnails of the path, generated as one batch
-        self.frames = [Thumb(f"Frame {i + 1} of the path", 92, fit=0.62) for i in range(FRAMES)]
+        self.frames = [Thumb(f"Frame {i + 1} of the path", 92, fit=0.62, largest=True) for i in range(FRAMES)]
         for i, th in enumerate(self.frames):
             th.clicked.connect(lambda _c=False, i=i: self._jump(i))
         self.film = ShapeChannel(ctx, "filmstrip", self, self.path_zs, frozenset({"slot:A", "slot:B", "mode"}),

@@ -87,7 +87,7 @@ class TrainingPanel(QWidget):
         form.addRow("Profile", self.profile)
         form.addRow("Epochs", self.epochs)
         form.addRow("Run folder", hbox(self.out, self.out_browse))
-        self.previews = [Thumb(f"Preview sample {i + 1}", 64) for i in range(PREVIEWS)]
+        self.previews = [Thumb(f"Preview sample {i + 1}", 64, largest=True) for i in range(PREVIEWS)]
         self.left = QWidget()
         self.left.setLayout(vbox(form, hbox(self.start_btn, self.stop_btn, self.resume_btn, 1), self.use_btn,
                                  self.status, self.errors, QLabel("<b>Newest samples</b>"),
@@ -100,11 +100,11 @@ class TrainingPanel(QWidget):
         self.plots.setAccessibleName("Training curves")
         self.plots.setToolTip("Losses, discriminator accuracy and update rate, from metrics.jsonl")
         p1 = self.plots.addPlot(row=0, col=0, title="Losses")
-        p1.addLegend(offset=(-10, 10))
+        p1.addLegend(offset=(-10, 10), brush=(255, 255, 255, 210))
         self.g_curve = p1.plot(pen=pg.mkPen("#2563eb", width=1.5), name="G loss")
         self.d_curve = p1.plot(pen=pg.mkPen("#dc2626", width=1.5), name="D loss")
         p2 = self.plots.addPlot(row=1, col=0, title="Discriminator accuracy and update rate")
-        p2.addLegend(offset=(-10, 10))
+        p2.addLegend(offset=(-10, -10), brush=(255, 255, 255, 210))
         p2.setYRange(0, 1)
         p2.addLine(y=0.8, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
         self.acc_curve = p2.plot(pen=pg.mkPen("#059669", width=1.5), name="D accuracy")
@@ -238,6 +238,8 @@ class TrainingPanel(QWidget):
             self.rate_curve.setData(c.step, c.d_rate)
             if self.running:
                 self.status.setText(f"Running \u00b7 {c.summary()}")
+            else:
+                self.status.setText(f"Watching {self.tail.path.parent.name}: {c.summary()}")
         self._load_samples()
         self._sync_buttons()
 

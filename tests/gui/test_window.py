@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QAbstractButton
 
 from explorer.widgets import unnamed_controls
@@ -78,6 +79,26 @@ def test_errors_are_messages_in_the_window_never_tracebacks(qtbot, window, tmp_p
         sys.excepthook = old
     window.messages.dismiss()
     assert not window.messages.isVisible()
+
+
+def test_long_jobs_show_progress_and_can_be_cancelled(qtbot, window):
+    import threading
+
+    started = threading.Event()
+
+    def long(report):
+        started.set()
+        for i in range(100_000):
+            report(i, 100_000)
+            threading.Event().wait(0.001)
+
+    window.ctx.jobs.start("Projecting chair #3", long, progress=True)
+    assert started.wait(10)
+    qtbot.waitUntil(lambda: window.progress.isVisible() and window.cancel.isVisible(), timeout=5000)
+    qtbot.mouseClick(window.cancel, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.ctx.jobs.busy, timeout=10000)
+    assert "Projecting chair #3: cancelled" in window.messages.text()
+    assert not window.progress.isVisible() and not window.cancel.isVisible()
 
 
 def test_hot_swapping_a_checkpoint_updates_every_view(qtbot, window, tmp_path, wait_idle):
