@@ -12,8 +12,9 @@ Speed (2-core CPU): marching cubes with the component filter takes about 1.5 ms 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -230,9 +231,27 @@ def export_mesh(mesh: "pv.PolyData", path: str | Path) -> Path:
     if mesh.n_cells == 0:
         raise BadInputError(f"{p.name}: the mesh is empty, nothing to export (lower the level?)")
     with atomic_path(p) as tmp:
-        mesh.save(tmp)
+        open(tmp, "wb").close()  # an unwritable place fails here, as one clean OSError, not inside VTK
+        with _quiet_vtk():  # VTK prints multi-line reports of failed writes to stderr; _check_written reports
+            mesh.save(tmp)
         _check_written(mesh, tmp, p)
     return p
+
+
+@contextlib.contextmanager
+def _quiet_vtk() -> Iterator[None]:
+    """Silence VTK's error output (its logger and output window) for the duration. Process-wide, briefly."""
+    import pyvista as pv
+    from vtkmodules.vtkCommonCore import vtkObject
+
+    warnings_on = vtkObject.GetGlobalWarningDisplay()
+    vtkObject.GlobalWarningDisplayOff()
+    verbosity = pv.vtk_verbosity("off") if hasattr(pv, "vtk_verbosity") else contextlib.nullcontext()
+    try:
+        with verbosity:
+            yield
+    finally:
+        vtkObject.SetGlobalWarningDisplay(warnings_on)
 
 
 def _check_written(mesh: "pv.PolyData", tmp: Path, target: Path) -> None:

@@ -88,10 +88,22 @@ def test_one_line_error_and_exit_1(files, capsys, name):
     assert stray_temps(files) == []
 
 
-def test_export_into_a_read_only_directory(files, tmp_path, capsys):
+@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".binvox", ".npz"])
+def test_export_into_a_read_only_directory(files, tmp_path, capfd, suffix):
+    """capfd, not capsys: VTK writes its error reports straight to file descriptor 2."""
     ro = read_only_dir(tmp_path)
-    code, err = _run(["export", files / "grid.npy", "--out", ro / "o.stl"], capsys)
-    assert code == 1 and err.startswith(f"BadFileError: {ro / 'o.stl'}: cannot write (") and err.count("\n") == 1
+    code = main(["export", str(files / "grid.npy"), "--out", str(ro / f"o{suffix}")])
+    err = capfd.readouterr().err
+    assert code == 1 and err.startswith(f"BadFileError: {ro / f'o{suffix}'}: cannot write (") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply"])
+def test_export_mesh_on_a_full_disk(files, capfd, suffix):
+    with file_size_limit(2048):
+        code = main(["export", str(files / "grid.npy"), "--out", str(files / f"o{suffix}")])
+    err = capfd.readouterr().err
+    assert code == 1 and err.startswith(f"BadFileError: {files / f'o{suffix}'}: cannot write") and err.count("\n") == 1, err
+    assert not (files / f"o{suffix}").exists() and stray_temps(files) == []
 
 
 def test_sample_on_a_full_disk(files, capsys):
