@@ -207,3 +207,29 @@ def test_command_runs_and_errors_are_one_line(data, tmp_path, capsys):
     for argv, line in cases:
         rc, out, err = _cli(capsys, *base, *argv)
         assert rc == 1 and err.strip() == line and out == ""
+
+
+def test_bce_learns_through_a_saturated_generator_where_mse_stalls(data, tmp_path):
+    """A confident GAN generator saturates its sigmoid: the squared error's gradient vanishes there, the
+    cross-entropy's (on logits) does not."""
+    from gan_core.vae_train import generator_logits
+
+    p = get_profile("tiny16")
+    torch.manual_seed(1)
+    g = Generator(p)
+    with torch.no_grad():
+        g.net[-2].bias.fill_(-8.0)  # every voxel ~3e-4: saturated, like a confident G on empty space
+    gan = save_checkpoint(tmp_path / "sat.pt", profile=p, kind="gan",
+                          models={"generator": g, "discriminator": Discriminator(p)})
+    z = torch.randn(3, p.z_dim)
+    with torch.no_grad():
+        assert torch.allclose(torch.sigmoid(generator_logits(g.eval(), z)), g(z), atol=1e-6)
+    drops = {}
+    for kind in ("mse", "bce"):
+        tr = VaeTrainer(_cfg(data, tmp_path / kind, from_gan=str(gan), recon_loss=kind, kl_weight=1e-3,
+                             recon_weight=1.0))
+        vox, imgs = tr.read_batch(tr.train_pos[:8], 0)
+        rows = [tr.train_step(vox, imgs) for _ in range(8)]
+        drops[kind] = rows[0]["recon"] - np.mean([r["recon"] for r in rows[-2:]])
+        assert rows[0]["sse"] > 0 and (kind != "mse" or rows[0]["sse"] == rows[0]["recon"])
+    assert drops["bce"] > 10 * max(drops["mse"], 1e-3)

@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a1 on KL(q(z|y)||p(z)) averaged over z dims and batch (profile: the paper's 5)")
     p.add_argument("--recon-weight", type=float, default=None,
                    help="a2 on ||G(E(y)) - x||^2 summed over voxels, mean over batch (profile: the paper's 1e-4)")
+    p.add_argument("--recon-loss", choices=["mse", "bce"], default="mse",
+                   help="mse: the paper's squared error; bce: cross-entropy on G's logits (learns through a "
+                        "confident, saturated generator); both summed over voxels, mean over batch")
     p.add_argument("--holdout", type=float, default=0.1, help="share of shapes kept out of training (by --seed)")
     p.add_argument("--min-voxels", type=int, default=32, help="skip shapes with fewer occupied voxels")
     p.add_argument("--views", type=int, default=4, help="views per shape when the renders are made here")
