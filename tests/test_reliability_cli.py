@@ -36,9 +36,10 @@ def files(tmp_path):
     return tmp_path
 
 
-def _run(argv, capsys):
+def _run(argv, capfd):
+    """capfd, not capsys: C libraries (VTK, HDF5) write straight to file descriptor 2."""
     code = main([str(a) for a in argv])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     return code, err
 
 
@@ -75,9 +76,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_one_line_error_and_exit_1(files, capsys, name):
+def test_one_line_error_and_exit_1(files, capfd, name):
     argv, line = CASES[name]
-    code, err = _run([a.format(d=files) for a in argv], capsys)
+    code, err = _run([a.format(d=files) for a in argv], capfd)
     assert code == 1
     assert len(err.splitlines()) == 1 and err.endswith("\n"), err
     if line is None:
@@ -106,22 +107,22 @@ def test_export_mesh_on_a_full_disk(files, capfd, suffix):
     assert not (files / f"o{suffix}").exists() and stray_temps(files) == []
 
 
-def test_sample_on_a_full_disk(files, capsys):
+def test_sample_on_a_full_disk(files, capfd):
     with file_size_limit(2048):
         code, err = _run(["sample", "--checkpoint", files / "m.pt", "--n", "64", "--seed", "0",
-                          "--out", files / "s.npz", "--probabilities"], capsys)
+                          "--out", files / "s.npz", "--probabilities"], capfd)
     assert code == 1 and err == f"BadFileError: {files / 's.npz'}: cannot write (File too large)\n"
     assert not (files / "s.npz").exists() and stray_temps(files) == []
 
 
-def test_train_on_a_full_disk_keeps_latest(files, capsys):
+def test_train_on_a_full_disk_keeps_latest(files, capfd):
     def args(epochs):
         return ["train", "--data", files / "data.npz", "--out", files / "run", "--profile", "tiny16", "--batch-size",
                 "8", "--epochs", epochs, "--precision", "fp32", "--no-channels-last", "--threads", "1", "--resume"]
 
-    assert _run(args(1), capsys)[0] == 0
+    assert _run(args(1), capfd)[0] == 0
     good = (files / "run" / "latest.pt").read_bytes()
     with file_size_limit(len(good) // 2):
-        code, err = _run(args(3), capsys)
+        code, err = _run(args(3), capfd)
     assert code == 1 and err.startswith("BadFileError: ") and "cannot write" in err and err.count("\n") == 1, err
     assert (files / "run" / "latest.pt").read_bytes() == good and stray_temps(files / "run") == []
