@@ -17,7 +17,9 @@ import os
 import resource
 import signal
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+import numpy as np
 
 import pytest
 
@@ -62,3 +64,53 @@ def read_only_dir(tmp_path: Path) -> Path:
 def stray_temps(directory: Path) -> list[Path]:
     """Temporary files of atomic_path (``.NAME.HEX.tmpSUFFIX``) anywhere under ``directory``."""
     return sorted(p for p in directory.rglob(".*.tmp*") if p.is_file())
+
+
+# -- every writer gan_core has ---------------------------------------------------------------------------
+def checkpoint(path: Path) -> Path:
+    """A tiny16 checkpoint with G and D."""
+    from gan_core.checkpoint import save_checkpoint
+    from gan_core.config import get_profile
+    from gan_core.models import Discriminator, Generator
+
+    p = get_profile("tiny16")
+    return save_checkpoint(path, profile=p, models={"generator": Generator(p), "discriminator": Discriminator(p)})
+
+
+def _mesh():  # type: ignore[no-untyped-def]
+    from gan_core.data.synthetic import chair
+    from gan_core.mesh import voxels_to_mesh
+
+    return voxels_to_mesh(chair(32))
+
+
+def writers() -> dict[str, tuple[str, Callable[[Path], object]]]:
+    """name -> (file name, writer); "packed" reads ``src.pt`` (a :func:`checkpoint`) beside its target. Each
+    writes well over 4 kB."""
+    from gan_core.checkpoint import load_checkpoint, pack_checkpoint
+    from gan_core.data.binvox import write_binvox
+    from gan_core.io_utils import save_voxel_npz, write_h5_dataset
+    from gan_core.mesh import export_mesh, export_voxels
+
+    rng = np.random.default_rng(0)
+    noise = (rng.random((8, 16, 16, 16)) > 0.5).astype(np.uint8)  # incompressible
+    return {
+        "checkpoint": ("latest.pt", checkpoint),
+        "packed": ("packed.pt", lambda p: pack_checkpoint(load_checkpoint(p.parent / "src.pt"), p)),
+        "npz": ("set.npz", lambda p: save_voxel_npz(p, noise)),
+        "h5": ("set.h5", lambda p: write_h5_dataset(p, noise)),
+        "binvox": ("grid.binvox", lambda p: write_binvox(p, rng.random((32, 32, 32)) > 0.5)),
+        "npy": ("grid.npy", lambda p: export_voxels(rng.random((32, 32, 32)), p)),
+        "stl": ("mesh.stl", lambda p: export_mesh(_mesh(), p)),
+        "obj": ("mesh.obj", lambda p: export_mesh(_mesh(), p)),
+        "ply": ("mesh.ply", lambda p: export_mesh(_mesh(), p)),
+        "bank": ("bank.h5", lambda p: _bank().save(p)),
+    }
+
+
+def _bank():  # type: ignore[no-untyped-def]
+    from gan_core.features import FeatureBank
+
+    rng = np.random.default_rng(0)
+    return FeatureBank(profile="tiny16").fit({"paper": rng.random((40, 384)).astype(np.float32)},
+                                             labels=np.zeros(40, np.int64), class_names=["shape"])
