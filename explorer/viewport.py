@@ -38,11 +38,13 @@ def vtk_enabled() -> bool:
     return QGuiApplication.platformName() not in ("offscreen", "minimal")
 
 
-def place_camera(camera: Any) -> None:
-    """The default 3/4 view, axis 2 up, framing the unit cube."""
+def place_camera(camera: Any, radius: float | None = None) -> None:
+    """The default 3/4 view, axis 2 up. It frames a sphere of ``radius`` about the grid centre: by default
+    the one most generated shapes fit in; pass a shape's own (say an untrained generator's full cube)."""
     d = VIEW_DIR / np.linalg.norm(VIEW_DIR)
+    dist = CAMERA_DISTANCE if radius is None else max(CAMERA_DISTANCE, radius / np.sin(np.radians(15)) * 1.04)
     camera.focal_point = (0.0, 0.0, -0.03)
-    camera.position = tuple(d * CAMERA_DISTANCE)
+    camera.position = tuple(d * dist)
     camera.up = (0.0, 0.0, 1.0)
     camera.view_angle = 30.0
     camera.clipping_range = (0.1, 10.0)
@@ -104,6 +106,9 @@ class ShapeView(QFrame):
 
     def reset_view(self) -> None:
         """Back to the default 3/4 view."""
+
+    def _radius(self) -> float | None:
+        return None
 
     def set_shared_camera(self, camera: Any) -> None:
         """Use ``camera`` (a pyvista Camera) or, with None, a camera of its own."""
@@ -173,6 +178,7 @@ class VtkView(ShapeView):
         self._own_camera = self.plotter.renderer.camera
         place_camera(self._own_camera)
         self._dirty = False
+        self._framed = False
         self._closed = False
         self.plotter.renderer.AddObserver("StartEvent", self._fit_aspect)
         if self.plotter.iren is not None:
@@ -203,6 +209,12 @@ class VtkView(ShapeView):
         poly.copy_from(result.mesh, deep=False)  # in place: the actor and mapper stay
         if poly.n_points:
             self._actor(display).visibility = True
+            if not self._framed:  # the first shape: make sure it fits; later shapes keep the user's view
+                self._framed = True
+                cam = self.plotter.renderer.camera
+                radius = self._radius() or 0.0
+                if radius / np.sin(np.radians(15)) * 1.04 > cam.distance:  # only ever step back
+                    place_camera(cam, radius)
         for other, actor in self._actors.items():
             actor.visibility = other == display and poly.n_points > 0
         self.render_now()
@@ -223,8 +235,12 @@ class VtkView(ShapeView):
         if self._dirty:
             QTimer.singleShot(0, self.render_now)
 
+    def _radius(self) -> float | None:
+        pts = [p.points for p in self._polys.values() if p.n_points]
+        return float(max(np.linalg.norm(p, axis=1).max() for p in pts)) if pts else None
+
     def reset_view(self) -> None:
-        place_camera(self.plotter.renderer.camera)
+        place_camera(self.plotter.renderer.camera, self._radius())
         self.render_now()
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802
@@ -292,9 +308,14 @@ class CameraLink:
                     v.render_now()
 
     def reset(self) -> None:
-        place_camera(self.camera)
+        if not self.linked:
+            for v in self.views:
+                v.reset_view()
+            return
+        radii = [r for v in self.views if (r := v._radius()) is not None] if self.views else []
+        place_camera(self.camera, max(radii) if radii else None)
         for v in self.views:
-            v.reset_view()
+            v.render_now()
 
 
 class FrameRenderer:

@@ -87,6 +87,7 @@ class InterpolatePanel(QWidget):
         self._direction = 1
 
         # filmstrip: FRAMES thumbnails of the path, generated as one batch
+        self._highlight = -2
         self.frames = [Thumb(f"Frame {i + 1} of the path", 92, fit=0.62, largest=True) for i in range(FRAMES)]
         for i, th in enumerate(self.frames):
             th.clicked.connect(lambda _c=False, i=i: self._jump(i))
@@ -130,9 +131,10 @@ class InterpolatePanel(QWidget):
             self.mode.setCurrentText(st.mode)
             self.mode.blockSignals(False)
         near = int(round(st.t * (FRAMES - 1))) if st.current is None else -1
-        for i, th in enumerate(self.frames):
-            on = i == near and abs(st.t - i / (FRAMES - 1)) < 0.5 / (FRAMES - 1)
-            th.setStyleSheet("QToolButton { border: 2px solid #3b82f6; border-radius: 4px; }" if on else "")
+        if near != self._highlight:  # restyling is costly: only when the nearest frame changes
+            for i, th in enumerate(self.frames):
+                th.setStyleSheet("QToolButton { border: 2px solid #3b82f6; border-radius: 4px; }" if i == near else "")
+            self._highlight = near
 
     def set_result(self, result: object) -> None:
         """The filmstrip channel's result: (FRAMES, R, R, R) voxels in one batch."""
