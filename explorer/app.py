@@ -34,7 +34,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--tab", choices=["interpolate", "arithmetic", "reconstruct", "training"], default="interpolate",
                    help="workspace shown first")
     p.add_argument("--screenshot", help="save a PNG of the window once shapes are shown, then exit")
-    p.add_argument("--quit-after", type=float, default=None, help="exit after this many seconds")
+    p.add_argument("--quit-after", type=float, default=None,
+                   help="exit after this many seconds, counted from when the model is loaded")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for the generator (default: half the cores, at least 1; see set_threads)")
     p.add_argument("--verbose", action="store_true", help="log debug messages")
