@@ -58,7 +58,7 @@ class InterpolatePanel(QWidget):
         self.mode = describe(QComboBox(), "Interpolation mode",
                              "slerp keeps the norm of z (crisper middle shapes); lerp is a straight line")
         self.mode.addItems(["slerp", "lerp"])
-        self.play = describe(QPushButton("\u25b6 Play"), "Play animation", "Animate t from A to B (Space)")
+        self.play = describe(QPushButton("\u25b6 Play"), "Play animation", "Animate t from A to B (Ctrl+P)")
         self.play.setCheckable(True)
         self.loop = describe(QCheckBox("Loop"), "Loop animation", "Bounce back and forth instead of stopping at B")
         self.loop.setChecked(True)

@@ -154,6 +154,22 @@ def test_reconstruct_an_image_and_send_its_z(qtbot, ctx, image_file, wait_idle):
     p.close_views()
 
 
+def test_dropping_an_image_file_reconstructs_it(qtbot, ctx, image_file, wait_idle):
+    from PyQt6.QtCore import QMimeData, QPointF, QUrl
+    from PyQt6.QtGui import QDropEvent
+
+    p = show(qtbot, ReconstructPanel(ctx))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(image_file))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    p.dropEvent(event)
+    qtbot.waitUntil(lambda: ctx.state.reconstruction is not None, timeout=20000)
+    assert ctx.state.reconstruction.image.endswith("chair.png")
+    wait_idle(ctx)
+    p.close_views()
+
+
 def test_reconstructing_a_non_image_is_a_message(qtbot, ctx, tmp_path, wait_idle):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
