@@ -33,6 +33,7 @@ class ReconstructPanel(QWidget):
         self.image = QLabel("Drop an image here")
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setMinimumSize(200, 200)
+        self.image.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)  # the pixmap follows the pane
         self.image.setStyleSheet("border: 2px dashed #bbb; color: #777; background: #fafafa;")
         self.image.setAccessibleName("Input image")
         self.view = make_view("Reconstruction", self)
@@ -97,6 +98,11 @@ class ReconstructPanel(QWidget):
         else:
             self.image.setPixmap(pix.scaled(self.image.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                             Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.ctx.state.reconstruction is not None:
+            self._show_image()  # keep the picture fitted to its pane
 
     # -- actions -------------------------------------------------------------------------------------------
     def _choose(self) -> None:
