@@ -185,3 +185,14 @@ def test_bad_grids_are_bad_input_errors(grid):
             fn(grid)
     with pytest.raises(BadInputError):
         export_voxels(grid, "unused.npy")
+
+
+@pytest.mark.parametrize("grid, level", [
+    (np.array([[[8.6e-161]]]), 0.0),  # found by hypothesis: above the level in float64, 0 in float32
+    (np.array([[[0.5000000001]]]), 0.5),
+    (np.full((3, 3, 3), 2**40 + 1, np.int64), float(2**40)),
+], ids=["tiny-above-zero", "hair-above-half", "int64-near-level"])
+def test_values_a_hair_above_the_level_still_mesh(grid, level):
+    from gan_core.mesh import voxels_to_mesh
+
+    assert voxels_to_mesh(grid, level=level).n_cells > 0
