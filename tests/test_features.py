@@ -78,6 +78,18 @@ def test_bank_round_trip(bank, data, tmp_path):
     for k in ("paper", "last"):
         assert back.features_[k].dtype == np.float16
         np.testing.assert_array_equal(back.features_[k], bank.features_[k])
+    # tiny16: "last" (2048-d) is reduced to 20 PCA scores (all 20 rows) + a 512-d residual sketch; "paper" is not
+    assert set(back.projections_) == {"last"} and back.n_features_ == {"paper": 384, "last": 2048}
+    assert back.features_["last"].shape == (20, 20 + 512) and back.n_components == 256 and back.n_sketch == 512
+    p, q = bank.projections_["last"], back.projections_["last"]
+    for name in ("mean_", "components_", "sketch_bucket_", "sketch_sign_"):
+        np.testing.assert_array_equal(getattr(q, name), getattr(p, name))
+    np.testing.assert_array_equal(back.norms_["last"], bank.norms_["last"])
+    f = _model(0).features(VoxelDataset(data).read(np.arange(4)), kind="last")
+    for metric in ("cosine", "euclidean"):  # the same projection: the same answers (up to BLAS rounding)
+        (d1, i1), (d2, i2) = back.query(f, k=3, metric=metric), bank.query(f, k=3, metric=metric)
+        np.testing.assert_allclose(d1, d2, rtol=1e-5, atol=1e-6)
+        assert (i1[:, 0] == i2[:, 0]).all()
     np.testing.assert_array_equal(back.labels_, bank.labels_)
     np.testing.assert_array_equal(back.source_index_, np.arange(20))
     np.testing.assert_array_equal(back.thumbnails_, bank.thumbnails_)
@@ -85,9 +97,26 @@ def test_bank_round_trip(bank, data, tmp_path):
     assert back.weights_hash == bank.weights_hash and back.profile == "tiny16" and back.created_ == bank.created_
     assert back.data_name == "boxes.npz" and len(back.data_sha256) == 64
     with h5py.File(path, "r") as h5:
-        assert h5.attrs["format"] == "gan3d-bank" and h5.attrs["version"] == 1
+        assert h5.attrs["format"] == "gan3d-bank" and h5.attrs["version"] == 2
         assert h5["class_names"].dtype.kind == "O"  # a string dtype, no pickles
         assert h5["thumbnails"].shape == (20, 32**3 // 8)
+        assert h5["projection_last/components"].shape == (20, 2048) and "projection_paper" not in h5
+        assert h5["features_last"].shape == (20, 532)  # no full-size "last" rows in the file
+
+
+def test_full_features_and_version_1_files(data, tmp_path):
+    full = build_bank(_model(0), VoxelDataset(data), batch_size=8, n_components=None)
+    assert full.projections_ == {} and full.features_["last"].shape == (20, 2048)
+    path = full.save(tmp_path / "v1.h5")
+    with h5py.File(path, "a") as h5:  # what gan3d wrote before banks were reduced
+        h5.attrs["version"] = 1
+        for name in ("n_components", "n_sketch", "random_state"):
+            del h5.attrs[name]
+    old = FeatureBank.load(path)
+    assert old.n_components is None and old.projections_ == {}
+    np.testing.assert_array_equal(old.features_["last"], full.features_["last"])
+    dist, idx = old.query(full.features_["last"][7].astype(np.float32), k=1, metric="euclidean")
+    assert idx[0, 0] == 7 and dist[0, 0] == 0
 
 
 def test_thumbnails_are_the_shapes_at_32(bank, data):
@@ -124,6 +153,15 @@ def test_corrupt_truncated_and_foreign_banks(bank, tmp_path):
         del h5["labels"]
     with pytest.raises(BadCheckpointError, match="damaged feature bank"):
         FeatureBank.load(tmp_path / "bank.h5")
+    for edit in ("components", "norms"):  # a projection that no longer fits its features
+        path = bank.save(tmp_path / f"{edit}.h5")
+        with h5py.File(path, "a") as h5:
+            name = "projection_last/components" if edit == "components" else "norms_last"
+            arr = h5[name][()]
+            del h5[name]
+            h5[name] = arr[:-1]
+        with pytest.raises(BadCheckpointError, match="damaged feature bank"):
+            FeatureBank.load(path)
     with pytest.raises(BadFileError, match="no such feature bank"):
         FeatureBank.load(tmp_path / "missing.h5")
 
@@ -137,7 +175,7 @@ def test_a_bank_shape_retrieves_itself(bank, data, kind, metric):
     assert dist.shape == idx.shape == (20, 3) and (np.diff(dist, axis=1) >= -1e-6).all()
     for i in range(20):  # the nearest row is the shape itself, or an exact duplicate of it
         assert np.array_equal(vox[idx[i, 0]], vox[i])
-    scale = 1e-3 if metric == "cosine" else 1e-2 * np.linalg.norm(bank.features_[kind][0].astype(np.float32))
+    scale = 1e-3 if metric == "cosine" else 1e-2 * np.linalg.norm(_model(0).features(vox[:1], kind=kind))
     assert dist[:, 0].max() < scale
     assert ((kind, metric)) in bank._index  # cached for the next query
 
@@ -156,6 +194,38 @@ def test_query_by_features_and_validation(bank):
         bank.query(voxels=np.zeros((1, 16, 16, 16)))
 
 
+def _clustered(n, f, seed):
+    """n unit-ish rows in 25 clusters: a rank-40 signal plus isotropic noise that PCA to 32 dims cannot keep."""
+    rng = np.random.default_rng(seed)
+    basis = np.random.default_rng(99).normal(size=(40, f))
+    centres = np.random.default_rng(98).normal(size=(25, 40))
+    z = centres[rng.integers(0, 25, n)] + rng.normal(size=(n, 40))
+    return (z @ basis / np.sqrt(f) + 0.05 * rng.normal(size=(n, f))).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_reduced_search_agrees_with_exact_search(metric):
+    from sklearn.neighbors import NearestNeighbors
+
+    x, q = _clustered(400, 1500, 0), _clustered(60, 1500, 1)  # bank rows, and queries from outside the bank
+    exact_d, exact_i = NearestNeighbors(n_neighbors=5, metric=metric, algorithm="brute").fit(x).kneighbors(q)
+    if metric == "cosine":
+        exact_d = exact_d.astype(np.float32)
+    b = FeatureBank(n_components=32, n_sketch=128).fit({"last": x}, labels=np.zeros(400, int), class_names=["a"])
+    assert b.features_["last"].shape == (400, 160)
+    dist, idx = b.query(q, k=5, metric=metric)
+    def overlap(i):
+        return np.mean([len(set(a) & set(e)) / 5 for a, e in zip(i, exact_i)])
+
+    assert overlap(idx) >= 0.9  # 0.94 cosine, 0.92 Euclidean
+    assert 0.95 < np.median(dist[:, 0] / exact_d[:, 0]) < 1.05  # the sketch keeps the residual's share
+    plain = FeatureBank(n_components=32, n_sketch=0).fit({"last": x}, labels=np.zeros(400, int), class_names=["a"])
+    p_dist, p_idx = plain.query(q, k=5, metric=metric)
+    assert overlap(p_idx) < 0.85 and np.median(p_dist[:, 0] / exact_d[:, 0]) < 0.9  # PCA alone: 0.79, low
+    d_self, i_self = b.query(x[:50], k=1, metric=metric)  # a bank row finds itself, at distance ~0
+    assert (i_self[:, 0] == np.arange(50)).all() and d_self.max() < 1e-3 * (1 if metric == "cosine" else 30)
+
+
 def test_fit_validates():
     feats = {"paper": np.zeros((4, 8), np.float32)}
     with pytest.raises(BadInputError, match="labels must be 4 integers"):
@@ -168,6 +238,9 @@ def test_fit_validates():
         FeatureBank().query(np.zeros(8))
     b = FeatureBank(dtype="float32").fit(feats, labels=np.zeros(4, int), class_names=["a"])
     assert b.features_["paper"].dtype == np.float32 and b.backend_ == "sklearn" and len(b) == 4
+    for bad in [{"n_components": 0}, {"n_components": 2.5}, {"n_sketch": -1}]:
+        with pytest.raises(BadInputError, match=f"{next(iter(bad))} must be"):
+            FeatureBank(**bad).fit(feats, labels=np.zeros(4, int), class_names=["a"])
 
 
 def test_backend_selection():
