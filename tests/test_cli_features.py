@@ -47,6 +47,7 @@ def test_features_then_retrieve(files, capsys):
     assert rc == 0 and bank.is_file()
     info = _last_json(out)
     assert info["n"] == 20 and info["feature_dim"] == {"paper": 384, "last": 2048}
+    assert info["stored_dim"] == {"paper": 384, "last": 20 + 512}  # "last": PCA (20 rows) + residual sketch
     rc, out, _ = _run(capsys, "retrieve", "--bank", bank, "--checkpoint", files["ckpt"], "--voxels", files["data"],
                       "--index", "0,3", "-k", 3, "--json", "--precision", "fp32", "--device", "cpu")
     assert rc == 0
@@ -60,6 +61,15 @@ def test_features_then_retrieve(files, capsys):
         assert top["rank"] == 1 and top["distance"] < 1e-3
         assert np.array_equal(vox[top["source_index"]], vox[q["row"]])  # itself or an exact duplicate
         assert [n["rank"] for n in q["neighbours"]] == [1, 2, 3]
+
+
+def test_features_components_flags(files, capsys):
+    full, plain = files["tmp"] / "full.h5", files["tmp"] / "plain.h5"
+    base = ["features", "--checkpoint", files["ckpt"], "--data", files["data"], "--device", "cpu"]
+    rc, out, _ = _run(capsys, *base, "--out", full, "--components", 0)
+    assert rc == 0 and _last_json(out)["stored_dim"] == {"paper": 384, "last": 2048}
+    rc, out, _ = _run(capsys, *base, "--out", plain, "--components", 8, "--sketch", 0)
+    assert rc == 0 and _last_json(out)["stored_dim"] == {"paper": 8, "last": 8}
 
 
 def test_retrieve_refuses_a_bank_of_another_checkpoint(files, capsys):
@@ -111,6 +121,8 @@ def test_evaluate_json(files, capsys):
 @pytest.mark.parametrize("argv, line", [
     (["features", "--data", "{tmp}/missing.npz", "--out", "{tmp}/b.h5"], "BadFileError: --data {tmp}/missing.npz: no such file"),
     (["features", "--data", "{data}", "--out", "{tmp}/b.txt"], "BadInputError: --out must end in .h5, got b.txt"),
+    (["features", "--data", "{data}", "--out", "{tmp}/b.h5", "--components", "-1"],
+     "BadInputError: --components must be >= 0, got -1"),
     (["retrieve", "--bank", "{data}", "--voxels", "{data}"],
      "BadCheckpointError: {data}: not a readable feature bank (not HDF5, corrupt or truncated: "
      "Unable to synchronously open file (file signature not found))"),
