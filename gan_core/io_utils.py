@@ -245,7 +245,7 @@ def save_voxel_npz(
     """
     vox = _as_voxel_stack(voxels)
     n = len(vox)
-    lab, names = _check_labels_classes(np.zeros(n, np.int64) if labels is None else labels, classes or ["shape"], n)
+    lab, names = _check_labels_classes(np.zeros(n, np.int64) if labels is None else labels, ["shape"] if classes is None else list(classes), n)
     clash = {"voxels", "labels", "classes"} & extra_arrays.keys()
     if clash:
         raise BadInputError(f"extra array names clash with the layout: {sorted(clash)}")
