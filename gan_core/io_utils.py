@@ -335,3 +335,14 @@ def write_h5_dataset(
         h5.attrs["resolution"] = int(resolution or 0)
         h5.attrs["gan3d_format"] = H5_FORMAT_VERSION
     return written
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks: checkpoints, banks and render caches record their data's."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

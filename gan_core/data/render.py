@@ -21,7 +21,6 @@ a resumed file equals an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -32,6 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from gan_core.errors import BadFileError, BadInputError
+from gan_core.io_utils import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,6 @@ SMOOTH_ITERATIONS = 10  # light Taubin smoothing: hides the voxel steps, keeps t
 SUPERSAMPLE = 1.5  # render at 1.5x the output size, then crop to the object and downsample
 BACKGROUNDS = ("plain", "white", "gradient", "noise", "pattern")
 BACKGROUND_P = (0.25, 0.25, 0.15, 0.15, 0.2)
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes (the render cache records its data file's)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- random scene parameters -------------------------------------------------------------------------------
