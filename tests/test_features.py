@@ -243,6 +243,16 @@ def test_fit_validates():
             FeatureBank(**bad).fit(feats, labels=np.zeros(4, int), class_names=["a"])
 
 
+def test_small_searches_run_on_one_thread(bank):
+    from threadpoolctl import threadpool_info
+
+    from gan_core.features import ONE_THREAD_WORK, _few_threads
+
+    bank.query(bank.features_["paper"][0].astype(np.float32), k=1, kind="paper")  # loads sklearn's OpenMP
+    with _few_threads(ONE_THREAD_WORK):
+        assert all(lib["num_threads"] == 1 for lib in threadpool_info())
+
+
 def test_backend_selection():
     assert select_backend(10, "auto", have_faiss=True) == "sklearn"
     assert select_backend(FAISS_MIN_ROWS + 1, "auto", have_faiss=True) == "faiss"
