@@ -12,10 +12,10 @@ linear and keeps squared lengths in expectation, so in the mapped space
     |T(a) - T(b)|^2 = |W(a - b)|^2 + |S(I - W'W)(a - b)|^2
 
 is the squared distance within the PCA subspace plus an unbiased estimate of the squared residual distance: it
-is exact (0) for a vector and itself, and unbiased for any pair. With C = 256 and m = 512 the bank keeps 94% of
-the exact top-5 cosine neighbours (93% for generated shapes) in 768 dims, and the distance to the nearest
-shape within 0.1%. The sketch costs two (F,) arrays and m columns per row; 256 more PCA components instead
-would cost 256 * F values and keep fewer neighbours (90%).
+is exact (0) for a vector and itself, and unbiased for any pair. With C = 256 and m = 512 the fast32 bank keeps
+94% of the exact top-5 cosine neighbours of its shapes (91% for generated shapes) in 768 dims, and the distance to
+the nearest shape within 0.5%. The sketch costs two (F,) arrays and m columns per row; plain PCA needs C = 768
+(three times the components, 12 MB more) to keep 91% / 90%.
 """
 
 from __future__ import annotations
