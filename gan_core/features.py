@@ -36,7 +36,7 @@ from gan_core.config import Profile, get_profile
 from gan_core.data.resample import resample
 from gan_core.device import autocast
 from gan_core.errors import BadCheckpointError, BadFileError, BadInputError, ProfileMismatchError
-from gan_core.io_utils import atomic_h5
+from gan_core.io_utils import atomic_h5, check_hdf5_heaps
 from gan_core.models import Discriminator
 from gan_core.projection import SketchedPCA
 
@@ -603,6 +603,10 @@ class FeatureBank:
         p = Path(path)
         if not p.is_file():
             raise BadFileError(f"{p}: no such feature bank; build one with gan3d features")
+        try:
+            check_hdf5_heaps(p)  # a damaged string heap can make HDF5 allocate gigabytes or loop forever
+        except BadFileError as e:
+            raise BadCheckpointError(str(e)) from None
         try:
             h5 = h5py.File(p, "r")
         except OSError as e:

@@ -30,7 +30,7 @@ from gan_core.errors import BadFileError, BadInputError
 if TYPE_CHECKING:
     import h5py
 
-__all__ = ["atomic_h5", "atomic_path", "atomic_write", "remove_stale_temps", "save_voxel_npz", "write_h5_dataset"]
+__all__ = ["atomic_h5", "atomic_path", "atomic_write", "check_hdf5_heaps", "remove_stale_temps", "save_voxel_npz", "write_h5_dataset"]
 
 H5_FORMAT_VERSION = 1
 
@@ -90,6 +90,47 @@ def remove_stale_temps(directory: str | Path) -> list[Path]:
                 p.unlink()
                 removed.append(p)
     return removed
+
+
+def check_hdf5_heaps(path: str | Path) -> None:
+    """Refuse an HDF5 file whose global heap collections (where variable-length strings live) are damaged.
+
+    HDF5 trusts the sizes in a collection: one flipped length made h5py allocate 4.5 GB and fail after 40 s,
+    another made it loop for good, on a 14 kB feature bank. The walk below follows the file format
+    (https://docs.hdfgroup.org/hdf5/develop/_f_m_t3.html, "Global Heap"): each "GCOL" collection, version 1,
+    at least 4096 bytes, holds objects (index u16, refcount u16, reserved u32, size u64, data padded to 8)
+    that must tile it, the last one (index 0) being exactly the free space left. Costs one pass over the file (memory-mapped); call it only for files read whole.
+    """
+    import mmap
+    import struct
+
+    p = Path(path)
+    with open(p, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            pos = m.find(b"GCOL\x01\x00\x00\x00")
+            while pos >= 0:
+                if pos + 16 > size:
+                    raise BadFileError(f"{p}: damaged HDF5 file (global heap header cut off at byte {pos})")
+                (coll,) = struct.unpack_from("<Q", m, pos + 8)
+                if not 4096 <= coll <= size - pos:
+                    raise BadFileError(f"{p}: damaged HDF5 file (global heap at byte {pos} claims {coll} bytes)")
+                off, end = pos + 16, pos + coll
+                while off + 16 <= end:
+                    index, _, _, osize = struct.unpack_from("<HHIQ", m, off)
+                    if index == 0:  # the free-space object: exactly the rest of the collection
+                        if osize != end - off:
+                            raise BadFileError(f"{p}: damaged HDF5 file (global heap free space at byte {off} "
+                                               f"claims {osize} of {end - off} bytes)")
+                        break
+                    step = 16 + ((osize + 7) & ~7)
+                    if osize > end - off or off + step > end:
+                        raise BadFileError(f"{p}: damaged HDF5 file (global heap object at byte {off} claims "
+                                           f"{osize} bytes)")
+                    off += step
+                pos = m.find(b"GCOL\x01\x00\x00\x00", pos + 8)
 
 
 def _os_reason(e: OSError) -> str:

@@ -185,3 +185,26 @@ def test_bad_input_corpus(case, tmp_path, capfd, recwarn):
     assert outcome.result in ("clean", "ok"), f"{outcome.result}: {outcome.detail}"
     assert capfd.readouterr().err == "", "no library noise on stderr"
     assert [str(w.message) for w in recwarn if "gan_core" in w.filename or "torch" in w.filename] == []
+
+
+# -- HDF5 global heaps -------------------------------------------------------------------------------------
+def test_heap_check_passes_valid_files_and_refuses_damaged_heaps(tmp_path):
+    import struct
+
+    from gan_core.io_utils import check_hdf5_heaps, write_h5_dataset
+
+    write_h5_dataset(tmp_path / "s.h5", np.zeros((3, 8, 8, 8), np.uint8), np.array([0, 1, 2]), ["a", "bb", "ccc"])
+    with h5py.File(tmp_path / "a.h5", "w") as h5:
+        h5.attrs["name"] = "x" * 5000  # a heap larger than the 4096-byte minimum collection
+        h5.attrs["empty"] = ""
+    for name in ("s.h5", "a.h5"):
+        check_hdf5_heaps(tmp_path / name)
+    raw = bytearray((tmp_path / "s.h5").read_bytes())
+    pos = raw.find(b"GCOL")
+    for offset, value, what in [(8, 1 << 40, "claims"), (16 + 8, 1 << 40, "object"), (16, 0, "free space")]:
+        bad = bytearray(raw)
+        bad[pos + offset:pos + offset + (2 if value == 0 else 8)] = (
+            b"\0\0" if value == 0 else struct.pack("<Q", value))
+        (tmp_path / "bad.h5").write_bytes(bytes(bad))
+        with pytest.raises(BadFileError, match=f"damaged HDF5 file .*{what}"):
+            check_hdf5_heaps(tmp_path / "bad.h5")

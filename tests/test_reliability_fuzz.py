@@ -67,3 +67,31 @@ FOUND = [
 @pytest.mark.parametrize("kind, mutations", FOUND, ids=[f"{k}-{i}" for i, (k, _) in enumerate(FOUND)])
 def test_found_mutants(kind, mutations, seed_files, tmp_path):
     _fuzz(kind, seed_files, tmp_path, mutations)
+
+
+_HANG = """
+import sys, tempfile
+from pathlib import Path
+from tests.reliability_fuzz import check, mutate, seeds
+d = Path(tempfile.mkdtemp())
+for kind in ("bank", "set-h5"):
+    suffix, data = seeds(d)[kind]
+    print(kind, *check(kind, mutate(data, [("int64", 0.6229408781045257, 10017)]), d / f"m{suffix}"), flush=True)
+"""
+
+
+def test_a_damaged_string_heap_is_refused_not_hung_on():
+    """Found by fuzzing: a zeroed heap object index in a bank's global heap (where h5py keeps string
+    attributes) became a free-space object of size 0 and HDF5 looped for good reading the attribute; a
+    damaged size made it allocate 4.5 GB and fail after 40 s. Run in a subprocess, so a hang fails."""
+    import subprocess
+    import sys
+
+    from tests.reliability_train import ROOT
+
+    out = subprocess.run([sys.executable, "-c", _HANG], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("bank clean ") and "damaged HDF5 file" in lines[0], lines
+    assert lines[1].split()[1] in ("clean", "ok"), lines

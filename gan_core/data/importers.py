@@ -142,6 +142,7 @@ def _read_array_file(p: Path, suffix: str, index: int | None, binarize: bool) ->
             with h5py.File(p, "r") as h5:
                 if "voxels" not in h5 or not isinstance(h5["voxels"], h5py.Dataset):
                     raise BadFileError(f"{p}: HDF5 file has no 'voxels' dataset")
+                _check_numeric(h5["voxels"], p)
                 return _finish(_select(h5["voxels"], p, index), p, binarize)
         return _finish(_select(_read_mat(p), p, index), p, binarize)
     except Gan3dError:
@@ -195,8 +196,15 @@ def _read_mat73(p: Path) -> np.ndarray:
         return np.asarray(ds[()]).T
 
 
+def _check_numeric(ds, p: Path) -> None:  # type: ignore[no-untyped-def]
+    """Before reading: strings and objects live in HDF5's global heap, whose damage can hang HDF5."""
+    if ds.dtype.kind not in "biuf":
+        raise BadFileError(f"{p}: voxel values must be numeric, got dtype {ds.dtype}")
+
+
 def _pick_mat_array(arrays: dict, p: Path):  # type: ignore[no-untyped-def]
     if "instance" in arrays:
+        _check_numeric(arrays["instance"], p)
         return arrays["instance"]
     for ndim in (3, 4):
         for v in arrays.values():
