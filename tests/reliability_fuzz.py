@@ -115,6 +115,7 @@ def _seed_builders() -> dict[str, tuple[str, Callable[[Path], object]]]:
         "npz": (".npz", lambda p: save_voxel_npz(p, _grid()[None])),
         "h5": (".h5", h5_grid),
         "mat": (".mat", lambda p: scipy.io.savemat(p, {"instance": _grid()}, do_compression=True)),
+        "mat-raw": (".mat", lambda p: scipy.io.savemat(p, {"instance": _grid(), "label": "chair"})),
         "mat73": (".mat", mat73),
         "off": (".off", _off),
         "obj": (".obj", lambda p: _mesh().save(p)),

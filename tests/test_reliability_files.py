@@ -208,3 +208,44 @@ def test_heap_check_passes_valid_files_and_refuses_damaged_heaps(tmp_path):
         (tmp_path / "bad.h5").write_bytes(bytes(bad))
         with pytest.raises(BadFileError, match=f"damaged HDF5 file .*{what}"):
             check_hdf5_heaps(tmp_path / "bad.h5")
+
+
+# -- MATLAB v5 files ---------------------------------------------------------------------------------------
+# A fuzzed 295-byte .mat (a compressed variable whose zlib stream stops 3.6 kB short of its tag's size, then
+# garbage) on which scipy.io.loadmat crashed the process with a segmentation fault.
+SEGFAULT_MAT = (
+    "TUFUTEFCIDUuMCBNQVQtZmlsZSBQbGF0Zm9ybTogcG9zaXgsIENyZWF0ZWQgb246IEZyaSBOb3YgMjcgMTY6MzY6MDQgMjAyNgAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABSU0PAAAAcQAAAHic42NgYHAQYGBgA9Ic"
+    "QMzJAAGsQMwDxAJIGAQYoeqEhYaHiImKi4yNjo+QkZKTlJWWl5iZmpucnZ6foKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9"
+    "vr/AMvOKSxLzklOZGJAkSQOMGIyBBfV2z6j/6WsfITDqf3TG8LKPEBj1PzpjeNlHCNDd/3AwOPkjDYz6f9T/o/4f9f+o/w=="
+)
+
+
+def test_a_mat_file_that_crashed_scipy_is_a_clean_error(tmp_path):
+    import base64
+    import subprocess
+    import sys
+
+    from tests.reliability_train import ROOT
+
+    path = tmp_path / "crash.mat"
+    path.write_bytes(base64.b64decode(SEGFAULT_MAT))
+    code = ("import sys\nfrom gan_core.data.importers import load_voxels\nfrom gan_core.errors import Gan3dError\n"
+            "try:\n    load_voxels(sys.argv[1], 16)\nexcept Gan3dError as e:\n    print(f'{type(e).__name__}: {e}')\n")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"crashed with {out.returncode}: {out.stderr[-500:]}"
+    assert out.stdout.startswith(f"BadFileError: {path}: not a readable MATLAB file (damaged: compressed variable "
+                                 "holds 517 of the 4160 bytes"), out.stdout
+
+
+def test_mat5_check_passes_what_scipy_writes(tmp_path):
+    import scipy.io
+
+    from gan_core.data.mat5 import check_mat5
+
+    rich = {"instance": np.ones((30, 30, 30), np.uint8), "m": np.eye(3), "s": "text",
+            "cell": np.array([np.zeros(3), "x"], dtype=object), "st": {"a": 1, "b": np.eye(2)}}
+    for i, kw in enumerate([{}, {"do_compression": True}, {"format": "4", "mdict": {"instance": np.ones((3, 3))}}]):
+        path = tmp_path / f"m{i}.mat"
+        scipy.io.savemat(path, **{"mdict": rich, **kw})
+        check_mat5(path)

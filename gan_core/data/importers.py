@@ -174,6 +174,9 @@ def _read_mat(p: Path) -> np.ndarray:
 
     if h5py.is_hdf5(p):  # MATLAB v7.3 files are HDF5 (with a 512-byte MATLAB header block)
         return _read_mat73(p)
+    from gan_core.data.mat5 import check_mat5
+
+    check_mat5(p)  # scipy's compiled reader can crash the process on a damaged file
     mat = scipy.io.loadmat(p)
     arrays = {k: v for k, v in mat.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
     return _pick_mat_array(arrays, p)
