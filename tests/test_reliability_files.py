@@ -249,3 +249,18 @@ def test_mat5_check_passes_what_scipy_writes(tmp_path):
         path = tmp_path / f"m{i}.mat"
         scipy.io.savemat(path, **{"mdict": rich, **kw})
         check_mat5(path)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_binary_stl_with_signalling_nans_warns_nothing(tmp_path):
+    """Found by fuzzing: float32 -> float64 of a signalling NaN printed 'RuntimeWarning: invalid value
+    encountered in cast' on the user's stderr before the one-line error."""
+    import struct
+
+    from gan_core.data.importers import load_voxels
+
+    nan = b"\x01\x00\x80\x7f"  # a signalling NaN (float32)
+    tri = b"\0" * 12 + nan * 9 + b"\0\0"
+    (tmp_path / "n.stl").write_bytes(b"\0" * 80 + struct.pack("<I", 1) + tri)
+    with pytest.raises(BadFileError, match="NaN or Inf"):
+        load_voxels(tmp_path / "n.stl", 16)

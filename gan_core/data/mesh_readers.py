@@ -53,8 +53,9 @@ def read_mesh(path: str | Path) -> Mesh:
     except OSError as e:
         raise BadFileError(f"{p}: cannot read ({e.strerror or e})") from None
     try:
-        verts, faces = readers[suffix](raw)
-        return _validate(verts, faces)
+        with np.errstate(all="ignore"):  # NaN / overflow in casts: _validate reports them, as one line
+            verts, faces = readers[suffix](raw)
+            return _validate(verts, faces)
     except _Bad as e:
         raise BadFileError(f"{p}: {e}") from None
     except (ValueError, IndexError, KeyError, TypeError, OverflowError, UnicodeDecodeError) as e:
