@@ -1,8 +1,8 @@
 """Mutation fuzzing of every reader: valid seed files, damaged by byte flips, truncation, insertion, deletion,
 duplication and 'interesting' integers in their headers, fed to the public loaders.
 
-An outcome is ``ok`` (loaded), ``clean`` (a one-line Gan3dError), ``crash`` (anything else) or ``slow``
-(over :data:`SLOW_S`: a hang for a user). Used by tests/test_reliability_fuzz.py (hypothesis drives the
+An outcome is ``ok`` (loaded), ``clean`` (a one-line Gan3dError), ``wrong`` (either, but with a warning
+printed beside it), ``crash`` (anything else) or ``slow`` (over :data:`SLOW_S`: a hang for a user). Used by tests/test_reliability_fuzz.py (hypothesis drives the
 mutations and shrinks a failure to its smallest form) and by benchmarks/reliability_report.py.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,6 +22,7 @@ SLOW_S = 5.0
 INTERESTING = (0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, 2**31, 10**9)
 OPS = ("flip", "set", "truncate", "insert", "delete", "duplicate", "int32", "int64")
 
+_HIDDEN_BY_DEFAULT = (ResourceWarning, DeprecationWarning, PendingDeprecationWarning, ImportWarning)
 Op = tuple[str, float, int]  # (operation, position as a fraction of the length, parameter)
 
 
@@ -184,14 +186,21 @@ def check(kind: str, data: bytes, path: Path) -> tuple[str, str]:
     """Write ``data`` to ``path`` and load it as ``kind``: (outcome, detail)."""
     path.write_bytes(data)
     t0 = time.perf_counter()
-    try:
-        load(kind, path)
-        outcome, detail = "ok", ""
-    except Gan3dError as e:
-        text = str(e)
-        outcome, detail = ("clean", text) if text and "\n" not in text else ("crash", f"multi-line message: {text!r}")
-    except Exception as e:  # noqa: BLE001
-        outcome, detail = "crash", f"{type(e).__name__}: {e}".splitlines()[0][:300]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            load(kind, path)
+            outcome, detail = "ok", ""
+        except Gan3dError as e:
+            text = str(e)
+            outcome, detail = ("clean", text) if text and "\n" not in text else ("crash", f"multi-line message: {text!r}")
+        except Exception as e:  # noqa: BLE001
+            outcome, detail = "crash", f"{type(e).__name__}: {e}".splitlines()[0][:300]
+    # Warnings Python shows by default are printed on the user's stderr beside our one line. (numpy leaves
+    # the file of a bad zip to the garbage collector: a ResourceWarning, hidden by default.)
+    shown = [w for w in caught if not issubclass(w.category, _HIDDEN_BY_DEFAULT)]
+    if shown and outcome != "crash":
+        outcome, detail = "wrong", f"warning: {shown[0].category.__name__}: {shown[0].message} ({detail})"
     dt = time.perf_counter() - t0
     if dt > SLOW_S and outcome != "crash":
         outcome, detail = "slow", f"{dt:.1f} s ({detail})"
