@@ -24,9 +24,10 @@ import functools
 import hashlib
 import json
 import logging
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -244,9 +245,18 @@ def _thread_controller() -> Any:
     return ThreadpoolController()
 
 
-def _few_threads(work: int) -> contextlib.AbstractContextManager[Any]:
-    """One BLAS / OpenMP thread for a search of at most ONE_THREAD_WORK multiply-adds."""
-    return _thread_controller().limit(limits=1) if work <= ONE_THREAD_WORK else contextlib.nullcontext()
+_THREAD_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _few_threads(work: int) -> Iterator[None]:
+    """One BLAS / OpenMP thread for a search of at most ONE_THREAD_WORK multiply-adds. The BLAS setting is
+    process-wide: the lock keeps two threads' limit-and-restore from interleaving (which could leave it at 1)."""
+    if work > ONE_THREAD_WORK:
+        yield
+        return
+    with _THREAD_LIMIT_LOCK, _thread_controller().limit(limits=1):
+        yield
 
 
 def _unit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

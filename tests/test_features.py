@@ -249,8 +249,12 @@ def test_small_searches_run_on_one_thread(bank):
     from gan_core.features import ONE_THREAD_WORK, _few_threads
 
     bank.query(bank.features_["paper"][0].astype(np.float32), k=1, kind="paper")  # loads sklearn's OpenMP
+    before = [lib["num_threads"] for lib in threadpool_info()]
     with _few_threads(ONE_THREAD_WORK):
         assert all(lib["num_threads"] == 1 for lib in threadpool_info())
+    with _few_threads(ONE_THREAD_WORK + 1):
+        assert [lib["num_threads"] for lib in threadpool_info()] == before
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
 
 
 def test_backend_selection():
