@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import logging
 import threading
@@ -37,7 +36,7 @@ from gan_core.config import Profile, get_profile
 from gan_core.data.resample import resample
 from gan_core.device import autocast
 from gan_core.errors import BadCheckpointError, BadFileError, BadInputError, ProfileMismatchError
-from gan_core.io_utils import atomic_h5, check_hdf5_heaps
+from gan_core.io_utils import atomic_h5, check_hdf5_heaps, file_sha256
 from gan_core.models import Discriminator
 from gan_core.projection import SketchedPCA
 
@@ -732,14 +731,6 @@ def build_bank(
     )
     return bank.fit(feats, labels=dataset.labels, class_names=dataset.class_names, source_index=dataset.indices,
                     thumbnails=thumbs)
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 __all__ = [
