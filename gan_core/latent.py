@@ -51,7 +51,7 @@ def check_z(z: np.ndarray | torch.Tensor, z_dim: int, what: str = "z") -> np.nda
 _SEED_MIN, _SEED_MAX = -(2**63), 2**64 - 1
 
 
-def _vectors(names: str, *zs: np.ndarray | torch.Tensor) -> list[np.ndarray]:
+def _vectors(names: Sequence[str], *zs: np.ndarray | torch.Tensor) -> list[np.ndarray]:
     """The operands of a latent operation as finite float arrays of one shape, or a BadInputError."""
     out = []
     for name, z in zip(names, zs):
@@ -118,13 +118,69 @@ def path(a: np.ndarray, b: np.ndarray, steps: int, mode: str = "slerp") -> np.nd
     return interpolate(a, b, np.linspace(0.0, 1.0, steps), mode)
 
 
+KEYFRAME_MODES = ("slerp", "lerp", "spline")
+
+
 def keyframe_path(keys: Sequence[np.ndarray], steps_per_segment: int, mode: str = "slerp") -> np.ndarray:
-    """A path through 3 or more keyframes, segment by segment, without repeating the shared ends."""
+    """A path through 2 or more keyframes, segment by segment, without repeating the shared ends:
+    ((K - 1) * (steps_per_segment - 1) + 1, z_dim). ``mode`` "spline" is one smooth curve through all keys."""
     if len(keys) < 2:
         raise BadInputError("a keyframe path needs at least 2 keyframes")
+    if mode == "spline":
+        if steps_per_segment < 2:
+            raise BadInputError(f"a path needs at least 2 steps, got {steps_per_segment}")
+        return along_keyframes(keys, np.linspace(0.0, 1.0, (len(keys) - 1) * (steps_per_segment - 1) + 1), mode)
     out = [path(keys[i], keys[i + 1], steps_per_segment, mode)[: -1 if i < len(keys) - 2 else None]
            for i in range(len(keys) - 1)]
     return np.concatenate(out)
+
+
+def along_keyframes(keys: Sequence[np.ndarray], t: float | np.ndarray, mode: str = "slerp") -> np.ndarray:
+    """z at position ``t`` in [0, 1] (scalar or (T,)) on a path through ``keys``, key j at t = j / (K - 1):
+    (z_dim,) or (T, z_dim).
+
+    "lerp" / "slerp" interpolate each segment on its own (the path turns sharply at a key); "spline" is a
+    Catmull-Rom spline through every key, so an animation keeps its speed and direction through the keys. It
+    runs on the keys' directions and, apart, their norms, then rescales: like slerp it keeps the norm typical
+    of the prior between keys instead of washing the shapes out. Two keys give the plain segment.
+    """
+    if mode not in KEYFRAME_MODES:
+        raise BadInputError(f"unknown interpolation mode {mode!r}; use {', '.join(KEYFRAME_MODES)}")
+    if len(keys) < 2:
+        raise BadInputError("a keyframe path needs at least 2 keyframes")
+    ks = [k.astype(np.float64) for k in _vectors([f"key {i + 1}" for i in range(len(keys))], *keys)]
+    if ks[0].ndim != 1:
+        raise BadInputError(f"keyframes must be single z vectors (z_dim,), got shape {ks[0].shape}")
+    tt = _weights(t)
+    scalar = tt.ndim == 0
+    pos = np.clip(np.atleast_1d(tt), 0.0, 1.0) * (len(ks) - 1)  # (T,) in segment units
+    seg = np.minimum(pos.astype(np.int64), len(ks) - 2)
+    local = pos - seg
+    out = np.empty((len(pos), ks[0].shape[0]), np.float32)
+    for s in np.unique(seg):
+        m = seg == s
+        out[m] = _spline(ks, int(s), local[m]) if mode == "spline" else interpolate(ks[s], ks[s + 1], local[m], mode)
+    return out[0] if scalar else out
+
+
+def _spline(keys: list[np.ndarray], s: int, u: np.ndarray) -> np.ndarray:
+    """Segment ``s`` of the Catmull-Rom spline through ``keys`` at local positions u (T,): (T, z_dim).
+    The ends get a reflected neighbour (p0 = 2 p1 - p2), so two keys give a straight segment."""
+    norms = np.array([np.linalg.norm(k) for k in keys])  # (K,)
+    dirs = np.stack([k / n if n > 1e-8 else k for k, n in zip(keys, norms)])  # (K, z_dim)
+
+    def cr(p: np.ndarray) -> np.ndarray:  # p (K, D) -> (T, D)
+        p1, p2 = p[s], p[s + 1]
+        p0 = p[s - 1] if s > 0 else 2 * p1 - p2
+        p3 = p[s + 2] if s + 2 < len(p) else 2 * p2 - p1
+        uu = u[:, None]
+        return 0.5 * (2 * p1 + (p2 - p0) * uu + (2 * p0 - 5 * p1 + 4 * p2 - p3) * uu**2
+                      + (3 * p1 - p0 - 3 * p2 + p3) * uu**3)
+
+    d = cr(dirs)  # (T, z_dim)
+    length = np.linalg.norm(d, axis=1, keepdims=True)
+    d = np.divide(d, length, out=np.zeros_like(d), where=length > 1e-8)
+    return (d * cr(norms[:, None])).astype(np.float32)
 
 
 def arithmetic(
@@ -156,25 +212,51 @@ def project(
 
     Returns (z (z_dim,), IoU of G(z) > 0.5 with the target).
     """
+    tgt = np.asarray(target)
+    if tgt.ndim != 3:
+        raise BadInputError(f"target must be a cubic grid (R, R, R), got {tgt.shape}")
+    z, iou = project_many(generator, tgt[None], steps=steps, restarts=restarts, lr=lr, prior_weight=prior_weight,
+                          seed=seed, device=device, progress=progress)
+    return z[0], float(iou[0])
+
+
+def project_many(
+    generator: torch.nn.Module,
+    targets: np.ndarray,
+    *,
+    steps: int = 200,
+    restarts: int = 4,
+    lr: float = 0.05,
+    prior_weight: float = 1e-3,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: "callable | None" = None,  # type: ignore[valid-type]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`project` for a stack of targets (T, R, R, R) in one batch of T * restarts (far faster per shape
+    than one at a time on a CPU). Returns z (T, z_dim) float32 and IoU (T,) float32; one target gives exactly
+    what :func:`project` gives."""
     profile = generator.profile
     r = profile.resolution
-    tgt = np.asarray(target)
-    if tgt.dtype.kind not in "biuf" or (tgt.dtype.kind == "f" and not np.isfinite(tgt).all()):
-        raise BadInputError(f"target must be a numeric grid without NaN or Inf (dtype {tgt.dtype})")
-    if tgt.shape != (r, r, r):
+    tgts = np.asarray(targets)
+    if tgts.ndim != 4 or len(tgts) == 0:
+        raise BadInputError(f"targets must be a non-empty stack of cubic grids (T, R, R, R), got {tgts.shape}")
+    if tgts.dtype.kind not in "biuf" or (tgts.dtype.kind == "f" and not np.isfinite(tgts).all()):
+        raise BadInputError(f"target must be a numeric grid without NaN or Inf (dtype {tgts.dtype})")
+    if tgts.shape[1:] != (r, r, r):
         from gan_core.data.resample import resample
 
-        if tgt.ndim == 3 and tgt.shape[0] == tgt.shape[1] == tgt.shape[2]:
-            tgt = resample(tgt > 0.5, r)
+        if tgts.shape[1] == tgts.shape[2] == tgts.shape[3]:
+            tgts = resample(tgts > 0.5, r)
         else:
-            raise BadInputError(f"target must be a cubic grid ({r}, {r}, {r}), got {tgt.shape}")
+            raise BadInputError(f"target must be a cubic grid ({r}, {r}, {r}), got {tgts.shape[1:]}")
     device = torch.device(device)
     was_training = generator.training
     generator.eval()
-    y = torch.from_numpy((tgt > 0.5).astype(np.float32)).to(device)[None].expand(restarts, r, r, r)
-    pos = y.mean().clamp(1e-3, 0.5)
+    n = len(tgts) * restarts
+    y = torch.from_numpy((tgts > 0.5).astype(np.float32)).to(device).repeat_interleave(restarts, 0)  # (n, r, r, r)
+    pos = y.mean(dim=(1, 2, 3), keepdim=True).clamp(1e-3, 0.5)  # (n, 1, 1, 1)
     weight = torch.where(y > 0.5, 0.5 / pos, 0.5 / (1 - pos))  # balance thin shapes against empty space
-    z = sample_z(restarts, profile, seed=seed).to(device).requires_grad_(True)
+    z = sample_z(n, profile, seed=seed).to(device).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     for i in range(steps):
         opt.zero_grad(set_to_none=True)
@@ -189,7 +271,9 @@ def project(
         occ = generator(z) > 0.5
         inter = (occ & (y > 0.5)).flatten(1).sum(1).float()
         union = (occ | (y > 0.5)).flatten(1).sum(1).float().clamp(min=1)
-        iou = inter / union
-        best = int(iou.argmax())
+        iou = (inter / union).view(len(tgts), restarts)  # (T, restarts)
+        best = iou.argmax(dim=1)  # (T,)
+        rows = torch.arange(len(tgts), device=device) * restarts + best
     generator.train(was_training)
-    return z[best].detach().cpu().numpy().astype(np.float32), float(iou[best])
+    return (z[rows].detach().cpu().numpy().astype(np.float32),
+            iou.gather(1, best[:, None])[:, 0].cpu().numpy().astype(np.float32))

@@ -6,7 +6,9 @@ import torch
 
 from gan_core.config import get_profile
 from gan_core.errors import BadInputError
-from gan_core.latent import arithmetic, check_z, keyframe_path, lerp, path, project, sample_z, slerp
+from gan_core.latent import (
+    along_keyframes, arithmetic, check_z, keyframe_path, lerp, path, project, project_many, sample_z, slerp,
+)
 from gan_core.models import Generator
 
 
@@ -71,3 +73,53 @@ def test_project_recovers_a_generated_shape():
 
 def _iou(a, b):
     return (a & b).sum() / max(1, (a | b).sum())
+
+
+def test_keyframe_positions_put_each_key_at_its_t_in_every_mode():
+    rng = np.random.default_rng(1)
+    keys = [rng.standard_normal(6).astype(np.float32) for _ in range(4)]
+    for mode in ("lerp", "slerp", "spline"):
+        at = along_keyframes(keys, np.linspace(0, 1, 4), mode)
+        np.testing.assert_allclose(at, np.stack(keys), atol=1e-5)
+        assert along_keyframes(keys, 0.5, mode).shape == (6,)
+    # per segment, lerp and slerp are the two-point path of that segment
+    np.testing.assert_allclose(along_keyframes(keys, 0.5, "slerp"), slerp(keys[1], keys[2], 0.5), atol=1e-5)
+    # two keys: halfway between their directions, with the mean norm (not lerp's shrunken one)
+    a, b = keys[:2]
+    mid = along_keyframes([a, b], 0.5, "spline")
+    half = a / np.linalg.norm(a) + b / np.linalg.norm(b)
+    np.testing.assert_allclose(mid / np.linalg.norm(mid), half / np.linalg.norm(half), atol=1e-5)
+    assert np.linalg.norm(mid) == pytest.approx((np.linalg.norm(a) + np.linalg.norm(b)) / 2, rel=1e-5)
+
+
+def test_spline_turns_smoothly_through_a_key_where_lerp_kinks():
+    keys = [np.array([0.0, 1.0]), np.array([1.0, 1.0]), np.array([1.0, 2.0])]  # a right angle at the middle key
+    eps = 1e-3
+    for mode, smooth in (("lerp", False), ("spline", True)):
+        before = along_keyframes(keys, 0.5, mode) - along_keyframes(keys, 0.5 - eps, mode)
+        after = along_keyframes(keys, 0.5 + eps, mode) - along_keyframes(keys, 0.5, mode)
+        cos = before @ after / (np.linalg.norm(before) * np.linalg.norm(after))
+        assert (cos > 0.99) == smooth, (mode, cos)
+    k = keyframe_path(keys, 5, "spline")
+    assert k.shape == (9, 2) and np.allclose(k[4], keys[1], atol=1e-5)
+    with pytest.raises(BadInputError):
+        along_keyframes(keys, 0.5, "cubic")
+    with pytest.raises(BadInputError):
+        along_keyframes(keys[:1], 0.5)
+
+
+def test_project_many_matches_project_for_one_target_and_batches_several():
+    torch.manual_seed(0)
+    p = get_profile("tiny16")
+    g = Generator(p).eval()
+    with torch.no_grad():
+        out = g(sample_z(2, p, seed=3))
+        targets = (out > out.flatten(1).median(1).values[:, None, None, None]).numpy()
+    z1, iou1 = project(g, targets[0], steps=15, restarts=2, seed=0)
+    zs, ious = project_many(g, targets[:1], steps=15, restarts=2, seed=0)
+    np.testing.assert_allclose(zs[0], z1, atol=1e-5)
+    assert ious[0] == pytest.approx(iou1, abs=1e-6)
+    zs, ious = project_many(g, targets, steps=15, restarts=2, seed=0)
+    assert zs.shape == (2, 32) and ious.shape == (2,) and np.isfinite(zs).all()
+    with pytest.raises(BadInputError):
+        project_many(g, np.zeros((0, 16, 16, 16)))
