@@ -514,12 +514,7 @@ class FeatureBank:
         first use (exact search) and cached. For a reduced kind the search runs in the projected space: the
         distances estimate the full ones (unbiased in the square; 0 for a bank row's own features).
         """
-        self._check_fitted()
-        _check_kind(kind)
-        if metric not in METRICS:
-            raise BadInputError(f"unknown metric {metric!r}; use cosine or euclidean")
-        if kind not in self.features_:
-            raise BadInputError(f"this bank has no {kind!r} features (it has {', '.join(self.features_)})")
+        self._check_search(kind, metric)
         if features is None:
             if voxels is None or model is None:
                 raise BadInputError("query needs features, or voxels together with the model that built the bank")
@@ -527,21 +522,41 @@ class FeatureBank:
             features = model.features(voxels, kind=kind)
         elif voxels is not None:
             raise BadInputError("query takes features or voxels, not both")
-        q = np.asarray(features, np.float32)
-        q = q[None] if q.ndim == 1 else q
-        f = self.n_features_[kind]
-        if q.ndim != 2 or q.shape[1] != f or not np.isfinite(q).all():
-            raise BadInputError(f"query features must be finite (Q, {f}) for kind {kind!r}, got {q.shape}")
+        q = self._check_query(features, kind)
         if not 1 <= k <= len(self):
             raise BadInputError(f"k must be between 1 and the bank size {len(self)}, got {k}")
         index = self._get_index(kind, metric)
         d = self.features_[kind].shape[1]
-        work = len(q) * (len(self) + 2 * f) * d if self.backend_ == "sklearn" else ONE_THREAD_WORK + 1
+        work = len(q) * (len(self) + 2 * q.shape[1]) * d if self.backend_ == "sklearn" else ONE_THREAD_WORK + 1
         with _few_threads(work):
             dist, idx = index.kneighbors(self._rows(q, kind, metric), n_neighbors=k)
         if metric == "cosine":
             dist = dist**2 / 2  # 1 - cos(a, b) = |a/|a| - b/|b||^2 / 2
         return np.asarray(dist, np.float32), np.asarray(idx, np.int64)
+
+    def search_rows(self, features: np.ndarray | None = None, *, kind: str = "paper",
+                    metric: str = "cosine") -> np.ndarray:
+        """The bank's own rows (``features`` None) or query features (Q, F) as rows of the space its search runs
+        in, (N or Q, D) float32: Euclidean distances there are the search's (cosine: squared distance / 2).
+        For maps of the bank (gan_core.latent_map) that must agree with what retrieval calls near."""
+        self._check_search(kind, metric)
+        return self._rows(None if features is None else self._check_query(features, kind), kind, metric)
+
+    def _check_search(self, kind: str, metric: str) -> None:
+        self._check_fitted()
+        _check_kind(kind)
+        if metric not in METRICS:
+            raise BadInputError(f"unknown metric {metric!r}; use cosine or euclidean")
+        if kind not in self.features_:
+            raise BadInputError(f"this bank has no {kind!r} features (it has {', '.join(self.features_)})")
+
+    def _check_query(self, features: np.ndarray, kind: str) -> np.ndarray:
+        q = np.asarray(features, np.float32)
+        q = q[None] if q.ndim == 1 else q
+        f = self.n_features_[kind]
+        if q.ndim != 2 or q.shape[1] != f or not np.isfinite(q).all():
+            raise BadInputError(f"query features must be finite (Q, {f}) for kind {kind!r}, got {q.shape}")
+        return q
 
     def _rows(self, q: np.ndarray | None, kind: str, metric: str) -> np.ndarray:
         """Query features (Q, F) float32, or the bank's own rows for None, as rows of a Euclidean search:
