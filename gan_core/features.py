@@ -534,6 +534,16 @@ class FeatureBank:
             dist = dist**2 / 2  # 1 - cos(a, b) = |a/|a| - b/|b||^2 / 2
         return np.asarray(dist, np.float32), np.asarray(idx, np.int64)
 
+    def predict(self, features: np.ndarray, *, k: int = 5, kind: str = "paper", metric: str = "cosine") -> np.ndarray:
+        """The class of each query (Q, F) features by a vote of its ``k`` nearest bank shapes: (Q,) int64 indices
+        into ``class_names_``; a tie goes to the class of the nearer shapes. "paper" features are the ones the
+        paper classifies with."""
+        _, idx = self.query(features, k=min(k, len(self)), kind=kind, metric=metric)  # (Q, k) nearest first
+        votes = np.zeros((len(idx), len(self.class_names_)))
+        rank_bonus = np.linspace(1e-3, 0.0, idx.shape[1], endpoint=False)  # (k,): only breaks ties
+        np.add.at(votes, (np.arange(len(idx))[:, None], self.labels_[idx]), 1.0 + rank_bonus)
+        return votes.argmax(axis=1).astype(np.int64)
+
     def search_rows(self, features: np.ndarray | None = None, *, kind: str = "paper",
                     metric: str = "cosine") -> np.ndarray:
         """The bank's own rows (``features`` None) or query features (Q, F) as rows of the space its search runs

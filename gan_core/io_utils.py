@@ -30,7 +30,8 @@ from gan_core.errors import BadFileError, BadInputError
 if TYPE_CHECKING:
     import h5py
 
-__all__ = ["atomic_h5", "atomic_path", "atomic_write", "check_hdf5_heaps", "remove_stale_temps", "save_voxel_npz", "write_h5_dataset"]
+__all__ = ["atomic_h5", "atomic_path", "atomic_write", "cache_dir", "check_hdf5_heaps", "load_tagged_npz", "remove_stale_temps",
+           "save_tagged_npz", "save_voxel_npz", "write_h5_dataset"]
 
 H5_FORMAT_VERSION = 1
 
@@ -387,3 +388,50 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where derived data that is slow to make and safe to delete lives (latent maps, semantic directions):
+    $GAN3D_CACHE_DIR, else $XDG_CACHE_HOME/gan3d, else ~/.cache/gan3d. Not beside the inputs: bundled models
+    and banks sit in a package folder that may be read-only (and is under version control)."""
+    env = os.environ.get("GAN3D_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan3d"
+
+
+def save_tagged_npz(path: str | Path, fmt: str, version: int, meta: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` and a JSON ``meta`` tagged with a format name and version, atomically, as an npz that
+    loads without pickle (see :func:`load_tagged_npz`)."""
+    import json
+
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise BadInputError(f"{path.name}: expected a .npz path")
+    head = json.dumps({"format": fmt, "version": int(version), **meta})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, _meta=np.array(head), **arrays)
+    return path
+
+
+def load_tagged_npz(path: str | Path, fmt: str, version: int) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, arrays) of a file written by :func:`save_tagged_npz` with this ``fmt`` and at most ``version``;
+    BadFileError for a missing, damaged or foreign file."""
+    import json
+    import zipfile
+
+    p = Path(path)
+    if not p.is_file():
+        raise BadFileError(f"{p}: no such file")
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            meta = json.loads(str(f["_meta"]))
+            arrays = {k: f[k] for k in f.files if k != "_meta"}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise BadFileError(f"{p}: not a readable {fmt} file ({type(e).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise BadFileError(f"{p}: not a {fmt} file")
+    if not isinstance(meta.get("version"), int) or not 1 <= meta["version"] <= version:
+        raise BadFileError(f"{p}: {fmt} version {meta.get('version')!r} is not supported (this gan3d reads <= {version})")
+    return meta, arrays
