@@ -7,6 +7,7 @@ A session is two files side by side: ``NAME.json`` (settings, labels, seeds, whi
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from PyQt6.QtCore import QSettings
 
 from gan_core.errors import BadFileError
 from gan_core.io_utils import atomic_path
-from explorer.state import DISPLAYS, MODES, SLOTS, Latent, SessionState
+from explorer.state import DISPLAYS, MAX_SEED, MODES, SLOTS, Latent, SessionState
 
 FORMAT = "gan3d-session"
 VERSION = 1
@@ -81,40 +82,71 @@ def load_session(path: str | Path) -> SessionFile:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BadFileError(f"{p}: no such session file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise BadFileError(f"{p}: not a readable session file ({e})") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise BadFileError(f"{p}: not a readable session file ({type(e).__name__}: {e})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise BadFileError(f"{p}: not a gan3d session (no '{FORMAT}' marker)")
-    if int(doc.get("version", 0)) > VERSION:
-        raise BadFileError(f"{p}: session version {doc.get('version')} is newer than this explorer supports")
+    version = doc.get("version", 0)
+    if not isinstance(version, int) or version > VERSION:
+        raise BadFileError(f"{p}: session version {version!r} is not one this explorer supports (up to {VERSION})")
     try:
         with np.load(_npz_path(p), allow_pickle=False) as npz:
             arrays = {k: np.asarray(npz[k]) for k in npz.files}
     except FileNotFoundError:
         raise BadFileError(f"{p}: its z vectors file {_npz_path(p).name} is missing") from None
-    except (OSError, ValueError) as e:
-        raise BadFileError(f"{_npz_path(p)}: not a readable npz ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, MemoryError) as e:
+        raise BadFileError(f"{_npz_path(p)}: not a readable npz ({type(e).__name__}: {e})") from None
     try:
         values: dict[str, Any] = {
             "t": float(doc["t"]), "mode": str(doc["mode"]), "weights": tuple(float(w) for w in doc["weights"]),
             "level": float(doc["level"]), "display": str(doc["display"]), "linked": bool(doc.get("linked", True)),
         }
-        if values["mode"] not in MODES or values["display"] not in DISPLAYS or len(values["weights"]) != 3:
-            raise ValueError("bad mode, display or weights")
+        _check_values(values)
         for key in _LATENT_KEYS:
             meta = doc["latents"].get(key)
             if meta is None:
                 values[key] = None
                 continue
             z = arrays[key.replace(":", "_")]
-            values[key] = Latent.of(z, str(meta["label"]), meta.get("seed"), meta.get("image"))
+            values[key] = Latent.of(z, str(meta["label"]), _seed(meta.get("seed")), _text(meta.get("image")))
         hz = arrays.get("history", np.zeros((0, 1), np.float32))
-        values["history"] = [Latent.of(hz[i], str(h["label"]), h.get("seed")) for i, h in enumerate(doc["history"])]
+        values["history"] = [Latent.of(hz[i], str(h["label"]), _seed(h.get("seed"))) for i, h in enumerate(doc["history"])]
         model = doc.get("model") or {}
-    except (KeyError, TypeError, ValueError, IndexError) as e:
+        paths = {"checkpoint": _text(model.get("checkpoint")), "model_name": _text(model.get("name")),
+                 "bank": _text(doc.get("bank"))}
+        z_dim = model.get("z_dim")
+        if z_dim is not None and (not isinstance(z_dim, int) or isinstance(z_dim, bool)):
+            raise ValueError(f"z_dim {z_dim!r} is not a whole number")
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise BadFileError(f"{p}: damaged session ({type(e).__name__}: {e})") from None
-    return SessionFile(values, checkpoint=model.get("checkpoint"), model_name=model.get("name"),
-                       z_dim=model.get("z_dim"), bank=doc.get("bank"))
+    return SessionFile(values, z_dim=z_dim, **paths)
+
+
+def _check_values(values: dict[str, Any]) -> None:
+    """What the state's setters would refuse (t, level, weights, mode, display), as a ValueError."""
+    if not 0.0 <= values["t"] <= 1.0:
+        raise ValueError(f"t {values['t']} is not between 0 and 1")
+    if not 0.0 < values["level"] < 1.0:
+        raise ValueError(f"iso level {values['level']} is not between 0 and 1")
+    if len(values["weights"]) != 3 or not all(np.isfinite(values["weights"])):
+        raise ValueError(f"weights {values['weights']} are not three finite numbers")
+    if values["mode"] not in MODES or values["display"] not in DISPLAYS:
+        raise ValueError(f"unknown mode {values['mode']!r} or display {values['display']!r}")
+
+
+def _seed(seed: Any) -> int | None:
+    """A seed as the slot editors show it (0 to 2^31 - 1), or None."""
+    if seed is None:
+        return None
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed {seed!r} is not a whole number from 0 to {MAX_SEED}")
+    return seed
+
+
+def _text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{value!r} is not a string")
+    return value
 
 
 def apply_session(state: SessionState, session: SessionFile, where: str = "session") -> None:

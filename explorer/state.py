@@ -39,6 +39,7 @@ SLOTS = ENDPOINTS + OPERANDS
 MODES = ("slerp", "lerp")
 DISPLAYS = ("mesh", "voxels")
 HISTORY_SIZE = 30
+MAX_SEED = 2**31 - 1  # seeds the slot editors (a QSpinBox) can show
 PATH_FIELDS = frozenset({"slot:A", "slot:B", "t", "mode", "current"})
 ARITH_FIELDS = frozenset({"slot:a", "slot:b", "slot:c", "weights"})
 LOOK_FIELDS = frozenset({"level", "display"})
@@ -319,9 +320,9 @@ class SessionState(QObject):
         """Replace the session (after :mod:`explorer.session` validated it); clears undo history."""
         vals = dict(values)
         history = vals.pop("history", [])
-        for k, v in vals.items():
+        for k, v in [*vals.items(), *(("history", h) for h in history)]:
             if isinstance(v, Latent):
-                self._check(v.z, k)
+                self._check(v.z, k)  # before anything changes: a bad session leaves the state as it was
         self.undo_stack.clear()
         self.history = list(history)
         self._apply({k: v for k, v in vals.items() if k in self._values})

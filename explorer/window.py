@@ -202,7 +202,8 @@ class MainWindow(QMainWindow):
             try:
                 apply_session(self.state, sess, Path(path).name)
             except Gan3dError as e:
-                self.show_message("error", str(e))
+                name = Path(path).name
+                self.show_message("error", str(e) if name in str(e) else f"{name}: {e}")
                 return
             if sess.bank and sess.bank != self.state.bank_path and Path(sess.bank).exists():
                 self.open_bank(sess.bank)

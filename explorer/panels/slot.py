@@ -11,9 +11,8 @@ from PyQt6.QtWidgets import QDoubleSpinBox, QLabel, QMenu, QPushButton, QSpinBox
 
 from explorer.context import AppContext
 from explorer.panels.bank_picker import pick_training_shape
+from explorer.state import MAX_SEED
 from explorer.widgets import describe, hbox, vbox
-
-MAX_SEED = 2**31 - 1
 
 
 class SlotEditor(QWidget):
