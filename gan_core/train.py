@@ -2,21 +2,15 @@
 while its accuracy on the current batch is below 80%), resumable, logged, on CPU / CUDA / MPS, and across many
 processes with ``torchrun``.
 
-The run directory holds ``config.json`` (resolved settings), ``metrics.jsonl`` (a config line, then one line
-per step and per epoch), ``latest.pt`` (the full training state, written atomically every few minutes, at
-every epoch end and on SIGTERM / Ctrl-C), ``epoch_NNNN.pt`` weight snapshots, and ``samples/latest.npz``
-(fixed-z samples after each epoch, for previews).
+The run directory holds what :mod:`gan_core.training_loop` writes for every trainer (``config.json``,
+``metrics.jsonl``, ``latest.pt``, ``epoch_NNNN.pt``) and ``samples/latest.npz`` (fixed-z samples after each
+epoch, for previews).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import math
-import os
-import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +21,13 @@ import torch
 from torch import nn
 
 from gan_core import distributed as dist_utils
-from gan_core.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from gan_core.checkpoint import load_checkpoint, load_weights
 from gan_core.config import Profile, check_same_architecture, get_profile
-from gan_core.data.dataset import VoxelDataset
-from gan_core.device import autocast, autocast_dtype, pick_device
-from gan_core.errors import (
-    BadCheckpointError, BadFileError, BadInputError, ProfileMismatchError, TrainingDivergedError,
-)
-from gan_core.io_utils import atomic_path, remove_stale_temps
+from gan_core.device import autocast, pick_device
+from gan_core.errors import BadInputError
 from gan_core.latent import sample_z
 from gan_core.models import Discriminator, Generator, bce_logits
+from gan_core.training_loop import EpochTrainer, mean_of, open_voxels, validate_common
 
 log = logging.getLogger(__name__)
 
@@ -80,25 +71,16 @@ class TrainConfig:
         return p.replace(**changes)
 
     def validate(self) -> None:
-        if self.epochs < 1:
-            raise BadInputError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size is not None and self.batch_size < 2:
-            raise BadInputError(f"--batch-size must be >= 2 (BatchNorm), got {self.batch_size}")
-        for k in ("g_lr", "d_lr"):
-            v = getattr(self, k)
-            if v is not None and not (0 < v <= _FLOAT32_MAX):  # Adam keeps lr as float32: larger overflows
-                raise BadInputError(f"--{k.replace('_', '-')} must be a positive number below 3.4e38, got {v}")
-        if self.d_acc_threshold is not None and not 0 < self.d_acc_threshold <= 1:
-            raise BadInputError(f"--d-acc-threshold must be in (0, 1], got {self.d_acc_threshold}")
+        validate_common(self, ("g_lr", "d_lr"))
         if not 0 <= self.label_smoothing < 0.5:
             raise BadInputError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
 
 
-_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+class Trainer(EpochTrainer):
+    """One training run. ``run()`` trains to ``config.epochs``; ``on_step`` observes each step."""
 
-
-class Trainer:
-    """One training run. ``run()`` trains to ``config.epochs``; ``on_epoch`` / ``on_step`` observe progress."""
+    kind = "gan"
+    lr_flags = "--g-lr / --d-lr"
 
     def __init__(self, config: TrainConfig, on_step: Callable[[dict], None] | None = None) -> None:
         config.validate()
@@ -106,38 +88,19 @@ class Trainer:
         self.on_step = on_step
         self.world = dist_utils.init()
         self.device = dist_utils.device(self.world) or pick_device(config.device)
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        self.out = Path(config.out)
-        if self.world.is_main:
-            _ensure_writable_dir(self.out)
-            # A trainer killed mid-write (SIGKILL, OOM killer, power loss) leaves its temporary file behind.
-            for stale in remove_stale_temps(self.out) + remove_stale_temps(self.out / "samples"):
-                log.info("removed %s, left by an interrupted write", stale)
-        self.data = VoxelDataset(config.data, classes=config.classes, limit=config.limit)
-        self.profile = config.resolved_profile()
-        if self.data.stored_resolution != self.profile.resolution:
-            self.data = VoxelDataset(config.data, classes=config.classes, limit=config.limit,
-                                     resolution=self.profile.resolution)
-        self.amp_dtype = autocast_dtype(self.device, config.precision)
-        self.memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
-        p = self.profile
+        self._begin(config)
+        self.profile = p = config.resolved_profile()
+        _, self.data = open_voxels(config, p.resolution)
         torch.manual_seed(config.seed)  # weight init; resume restores the RNG state saved later
         self.G = Generator(p).to(self.device, memory_format=self.memory_format)
         self.D = Discriminator(p).to(self.device, memory_format=self.memory_format)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=p.g_lr, betas=(p.beta1, p.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=p.d_lr, betas=(p.beta1, p.beta2))
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
         self.z_gen = torch.Generator().manual_seed(config.seed * 1000 + self.world.rank)
-        self.epoch = 0  # epochs completed
-        self.step = 0  # optimiser steps taken
-        self.batch_in_epoch = 0
         self.data_hash = self.data.content_hash()
         probe = np.linspace(0, len(self.data) - 1, min(256, len(self.data))).astype(np.int64)
         self.data_occupancy = float(self.data.read(probe).mean())  # collapse reference for the epoch log
         self.preview_z = sample_z(config.n_preview, p, seed=config.seed + 12345)
-        self._stop_requested = False
-        self._last_save = time.monotonic()
         if config.resume and (self.out / "latest.pt").exists():
             self._resume(self.out / "latest.pt")
         elif config.init_from:
@@ -146,65 +109,27 @@ class Trainer:
             load_weights(self.G, ck, "generator")
             load_weights(self.D, ck, "discriminator")
 
+    @property
+    def is_main(self) -> bool:
+        return self.world.is_main
+
     # -- state ---------------------------------------------------------------------------------------------
     def _resume(self, path: Path) -> None:
         ck = load_checkpoint(path, map_location="cpu")
-        check_same_architecture(ck["profile"], self.profile, f"--resume from {path}")
-        if ck.get("data_hash") and ck["data_hash"] != self.data_hash:
-            raise ProfileMismatchError(
-                f"{path} was trained on different data (or classes / limit); use a new --out or the same data"
-            )
+        self._check_resumable(ck, path)
         load_weights(self.G, ck, "generator")
         load_weights(self.D, ck, "discriminator")
-        opts = ck.get("optimizers") or {}
-        if "g" not in opts or "d" not in opts:
-            raise ProfileMismatchError(f"{path} has no optimiser state (a weights-only file): use --init-from")
-        try:
-            self.opt_g.load_state_dict(opts["g"])
-            self.opt_d.load_state_dict(opts["d"])
-            # load_state_dict also restores the saved lr and betas: keep this run's (a lowered --g-lr on
-            # --resume after a divergence must take effect).
-            for opt, lr in ((self.opt_g, self.profile.g_lr), (self.opt_d, self.profile.d_lr)):
-                for group in opt.param_groups:
-                    group["lr"], group["betas"] = lr, (self.profile.beta1, self.profile.beta2)
-            st = ck["state"]
-            self.epoch, self.step, self.batch_in_epoch = int(st["epoch"]), int(st["step"]), int(st["batch_in_epoch"])
-            if "z" in ck["rng"]:
-                self.z_gen.set_state(ck["rng"]["z"])
-            if "torch" in ck["rng"]:
-                torch.set_rng_state(ck["rng"]["torch"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
-            raise BadCheckpointError(f"{path}: damaged training state ({type(e).__name__}: {reason}); "
-                                     "start a new --out, or --init-from it to keep the weights") from None
+        self._restore_state(ck, path, "use --init-from")
         log.info("resumed %s at epoch %d step %d", path, self.epoch, self.step)
 
-    def _diverged(self, what: str) -> TrainingDivergedError:
-        return TrainingDivergedError(
-            f"training diverged: {what}; {self.out / 'latest.pt'} keeps the last good state: lower --g-lr / "
-            "--d-lr (or use --precision fp32) and --resume"
-        )
+    def _models(self) -> dict[str, nn.Module]:
+        return {"generator": self.G, "discriminator": self.D}
 
-    def save(self, final_epoch_file: bool = False) -> None:
-        """Write latest.pt (full state) and, at snapshot epochs, epoch_NNNN.pt (weights only).
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.opt_d}
 
-        Refuses non-finite weights (an update can blow them up before the loss shows it), so a diverged
-        step never overwrites the last good checkpoint."""
-        if not self.world.is_main:
-            return
-        for name, net in (("generator", self.G), ("discriminator", self.D)):
-            if not all(torch.isfinite(p).all() for p in net.state_dict().values() if p.is_floating_point()):
-                raise self._diverged(f"the {name} weights became non-finite by step {self.step}")
-        common = dict(profile=self.profile, kind="gan", data_hash=self.data_hash,
-                      meta={"command": " ".join(sys.argv), "data": str(self.data.path), "classes": self.cfg.classes})
-        models = {"generator": self.G, "discriminator": self.D}
-        state = {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
-                 "seed": self.cfg.seed}
-        save_checkpoint(self.out / "latest.pt", models=models, optimizers={"g": self.opt_g, "d": self.opt_d},
-                        state=state, rng={"z": self.z_gen.get_state(), "torch": torch.get_rng_state()}, **common)
-        if final_epoch_file:
-            save_checkpoint(self.out / f"epoch_{self.epoch:04d}.pt", models=models, state=state, **common)
-        self._last_save = time.monotonic()
+    def _learning_rates(self) -> dict[str, float]:
+        return {"g": self.profile.g_lr, "d": self.profile.d_lr}
 
     # -- training ------------------------------------------------------------------------------------------
     def _batches(self) -> list[np.ndarray]:
@@ -220,6 +145,12 @@ class Trainer:
             )
         perm = perm[: n_batches * bs * self.world.size].reshape(n_batches, self.world.size, bs)
         return [perm[i, self.world.rank] for i in range(n_batches)]
+
+    def _train_batch(self, index: int, batch: np.ndarray) -> dict[str, Any]:
+        return self.train_step(self.data.read(np.sort(batch)))
+
+    def _postfix(self, m: dict[str, Any]) -> dict[str, str]:
+        return {"g": f"{m['g_loss']:.3f}", "d": f"{m['d_loss']:.3f}", "acc": f"{m['d_acc']:.2f}"}
 
     def train_step(self, real_np: np.ndarray) -> dict[str, Any]:
         """One step of the paper's recipe on a uint8 batch (B, R, R, R). Returns the step's metrics."""
@@ -255,8 +186,7 @@ class Trainer:
         self.scaler.update()
         self.step += 1
         g_val, d_val = float(g_loss.detach()), float(d_loss.detach())
-        if not (math.isfinite(g_val) and math.isfinite(d_val)):
-            raise self._diverged(f"the loss became non-finite at step {self.step} (G {g_val}, D {d_val})")
+        self._check_finite({"G": g_val, "D": d_val})
         return {
             "type": "step", "epoch": self.epoch, "step": self.step, "g_loss": g_val, "d_loss": d_val,
             "d_acc": float(d_acc), "d_real": float(torch.sigmoid(d_real.detach().float()).mean()),
@@ -297,59 +227,16 @@ class Trainer:
             out = self.G(self.preview_z.to(self.device)).float().cpu().numpy()
         return out
 
-    def run(self) -> dict[str, Any]:
-        """Train until ``epochs`` are complete, ``max_steps`` is reached or a stop is requested."""
-        cfg = self.cfg
-        metrics = _MetricsLog(self.out / "metrics.jsonl", enabled=self.world.is_main)
-        if self.world.is_main:
-            conf = {"type": "config", "config": dataclasses.asdict(cfg), "profile": self.profile.to_dict(),
-                    "device": str(self.device), "precision": str(self.amp_dtype), "world_size": self.world.size,
-                    "n_shapes": len(self.data), "resumed_at_step": self.step}
-            _write_json(self.out / "config.json", conf)
-            metrics.write(conf)
-        old_handlers = _install_stop_handlers(self)
-        last: dict[str, Any] = {}
-        try:
-            from tqdm import tqdm
+    def _config_record(self) -> dict[str, Any]:
+        return {"type": "config", "config": dataclasses.asdict(self.cfg), "profile": self.profile.to_dict(),
+                "device": str(self.device), "precision": str(self.amp_dtype), "world_size": self.world.size,
+                "n_shapes": len(self.data), "resumed_at_step": self.step}
 
-            while self.epoch < cfg.epochs and not self._stop_requested:
-                batches = self._batches()
-                t_epoch = time.perf_counter()
-                steps: list[dict[str, Any]] = []
-                bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
-                           unit="batch", file=sys.stderr, disable=not self.world.is_main or _quiet(), dynamic_ncols=True)
-                while self.batch_in_epoch < len(batches):
-                    real = self.data.read(np.sort(batches[self.batch_in_epoch]))
-                    m = self.train_step(real)
-                    self.batch_in_epoch += 1
-                    steps.append(m)
-                    if self.step % cfg.log_every == 0:
-                        metrics.write(m)
-                    if self.on_step:
-                        self.on_step(m)
-                    bar.update(1)
-                    bar.set_postfix(g=f"{m['g_loss']:.3f}", d=f"{m['d_loss']:.3f}", acc=f"{m['d_acc']:.2f}")
-                    if self._stop_requested or (cfg.max_steps and self.step >= cfg.max_steps):
-                        break
-                    if time.monotonic() - self._last_save > cfg.checkpoint_minutes * 60:
-                        self.save()
-                bar.close()
-                if self.batch_in_epoch < len(batches):  # stopped mid-epoch
-                    self.save()
-                    break
-                self.epoch += 1
-                self.batch_in_epoch = 0
-                last = self._end_epoch(steps, time.perf_counter() - t_epoch, metrics)
-            if self._stop_requested and self.world.is_main:
-                metrics.write({"type": "stopped", "epoch": self.epoch, "step": self.step})
-        finally:
-            _restore_handlers(old_handlers)
-            metrics.close()
-        return last
-
-    def _end_epoch(self, steps: list[dict[str, Any]], seconds: float, metrics: _MetricsLog) -> dict[str, Any]:
+    def _epoch_metrics(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
+        """Losses of the epoch and collapse checks on the fixed-z preview (after recalibrating G's BatchNorm,
+        which the checkpoint then keeps)."""
         self.recalibrate_bn()
-        samples = self.preview()
+        samples = self._samples = self.preview()
         occ = (samples > 0.5).reshape(len(samples), -1).mean(axis=1)
         empty, full = float((occ < 1e-3).mean()), float((occ > 0.9).mean())
         diversity = _mean_pairwise_iou(samples > 0.5)
@@ -358,35 +245,27 @@ class Trainer:
             warning = f"collapse: {empty:.0%} of preview samples empty, {full:.0%} full"
         elif diversity > 0.9:
             warning = f"mode collapse: preview samples are near-identical (mean pairwise IoU {diversity:.2f})"
-        rec = {
-            "type": "epoch", "epoch": self.epoch, "step": self.step, "epoch_time": seconds,
-            "g_loss": _mean(steps, "g_loss"), "d_loss": _mean(steps, "d_loss"), "d_acc": _mean(steps, "d_acc"),
-            "d_update_rate": _mean(steps, "d_updated"), "sample_occupancy": float(occ.mean()),
-            "data_occupancy": self.data_occupancy, "empty_rate": empty, "full_rate": full, "sample_pairwise_iou": diversity,
-            "warning": warning,
-        }
         if warning:
             log.warning("epoch %d: %s", self.epoch, warning)
-        snapshot = self.epoch % self.cfg.snapshot_every == 0 or self.epoch == self.cfg.epochs
-        self.save(final_epoch_file=snapshot)
-        if self.world.is_main:
-            from gan_core.io_utils import save_voxel_npz
+        return {
+            "g_loss": mean_of(steps, "g_loss"), "d_loss": mean_of(steps, "d_loss"), "d_acc": mean_of(steps, "d_acc"),
+            "d_update_rate": mean_of(steps, "d_updated"), "sample_occupancy": float(occ.mean()),
+            "data_occupancy": self.data_occupancy, "empty_rate": empty, "full_rate": full,
+            "sample_pairwise_iou": diversity, "warning": warning,
+        }
 
-            (self.out / "samples").mkdir(exist_ok=True)
-            save_voxel_npz(self.out / "samples" / "latest.npz", (samples > 0.5).astype(np.uint8),
-                           z=self.preview_z.numpy(), probabilities=samples.astype(np.float16),
-                           epoch=np.array(self.epoch))
-            metrics.write(rec)
-        return rec
+    def _after_epoch_save(self, record: dict[str, Any]) -> None:
+        from gan_core.io_utils import save_voxel_npz
+
+        samples = self._samples
+        (self.out / "samples").mkdir(exist_ok=True)
+        save_voxel_npz(self.out / "samples" / "latest.npz", (samples > 0.5).astype(np.uint8),
+                       z=self.preview_z.numpy(), probabilities=samples.astype(np.float16), epoch=np.array(self.epoch))
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
 def _noisy(x: torch.Tensor, std: float) -> torch.Tensor:
     return x + std * torch.randn_like(x) if std > 0 else x
-
-
-def _mean(rows: list[dict[str, Any]], key: str) -> float:
-    return float(np.mean([float(r[key]) for r in rows])) if rows else float("nan")
 
 
 def _mean_pairwise_iou(vox: np.ndarray) -> float:
@@ -397,70 +276,3 @@ def _mean_pairwise_iou(vox: np.ndarray) -> float:
     iou = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
     n = len(vox)
     return float((iou.sum() - np.trace(iou)) / max(1, n * (n - 1)))
-
-
-def _quiet() -> bool:
-    return not (sys.stderr.isatty() or os.environ.get("GAN3D_PROGRESS"))
-
-
-class _MetricsLog:
-    """Appends JSON lines, flushed each line so a watcher (the training tab) sees them at once."""
-
-    def __init__(self, path: Path, enabled: bool) -> None:
-        self.path = path
-        self.f = None
-        if enabled:
-            try:
-                self.f = open(path, "a", encoding="utf-8")
-            except OSError as e:
-                raise BadFileError(f"{path}: cannot write ({e.strerror or e})") from None
-
-    def write(self, rec: dict[str, Any]) -> None:
-        if self.f:
-            try:
-                self.f.write(json.dumps({"t": round(time.time(), 3), **rec}) + "\n")
-                self.f.flush()
-            except OSError as e:  # a full disk: the run stops here, latest.pt keeps the last saved state
-                raise BadFileError(f"{self.path}: cannot write ({e.strerror or e})") from None
-
-    def close(self) -> None:
-        if self.f:
-            try:
-                self.f.close()
-            except OSError:  # its last line could not be flushed either; the error was raised by write()
-                pass
-            self.f = None
-
-
-def _write_json(path: Path, obj: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(obj, indent=2), encoding="utf-8")
-
-
-def _ensure_writable_dir(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise BadInputError(f"--out {path}: cannot write there ({e.strerror or e})") from None
-
-
-def _install_stop_handlers(trainer: Trainer) -> dict[int, Any]:
-    """SIGTERM / SIGINT finish the current step, save, and exit cleanly (the app's Stop button)."""
-    def handler(signum: int, frame: Any) -> None:
-        trainer._stop_requested = True
-
-    old = {}
-    try:
-        for s in (signal.SIGTERM, signal.SIGINT):
-            old[s] = signal.signal(s, handler)
-    except ValueError:  # not the main thread (tests): no handlers
-        pass
-    return old
-
-
-def _restore_handlers(old: dict[int, Any]) -> None:
-    for s, h in old.items():
-        signal.signal(s, h)

@@ -30,9 +30,10 @@ error's gradient, 2 (p - x) p (1 - p), vanishes exactly where the shape is wrong
 A deterministic held-out part of the data (by ``seed``) never enters training; its file rows are stored in
 every checkpoint (``state["holdout_rows"]``), so ``gan3d evaluate-recon`` evaluates on the same shapes.
 
-The run directory follows :mod:`gan_core.train`: ``config.json``, ``metrics.jsonl`` (a config line, then step
-and epoch lines; epoch lines carry held-out IoU), ``latest.pt`` (kind "vaegan", full state, atomic, every
-few minutes, every epoch and on SIGTERM / Ctrl-C) and ``epoch_NNNN.pt`` weight snapshots.
+The run directory is the one :mod:`gan_core.training_loop` writes for every trainer: ``config.json``,
+``metrics.jsonl`` (epoch lines carry held-out IoU), ``latest.pt`` (kind "vaegan") and ``epoch_NNNN.pt``.
+A loss or weight that becomes NaN / Inf stops the run with a TrainingDivergedError; latest.pt keeps the
+last good state.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,26 +49,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from gan_core.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from gan_core.checkpoint import load_checkpoint, load_weights
 from gan_core.config import Profile, check_same_architecture, get_profile
 from gan_core.data.dataset import VoxelDataset
-from gan_core.device import autocast, autocast_dtype, pick_device
+from gan_core.device import autocast, pick_device
 from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
+from gan_core.io_utils import file_sha256
 from gan_core.latent import sample_z
 from gan_core.models import Discriminator, Generator, ImageEncoder, bce_logits, kl_divergence, reparameterize
-
-# The GAN trainer's run-directory helpers: one implementation of metrics logging, stop handling and
-# progress conventions for both trainers.
-from gan_core.train import (
-    _ensure_writable_dir,
-    _install_stop_handlers,
-    _mean,
-    _MetricsLog,
-    _quiet,
-    _restore_handlers,
-    _write_json,
-)
+from gan_core.training_loop import EpochTrainer, mean_of, open_voxels, validate_common
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +116,7 @@ class VaeTrainConfig:
         return bool(self.from_gan) if self.freeze_generator is None else bool(self.freeze_generator)
 
     def validate(self) -> None:
-        if self.epochs < 1:
-            raise BadInputError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size is not None and self.batch_size < 2:
-            raise BadInputError(f"--batch-size must be >= 2 (BatchNorm), got {self.batch_size}")
-        for k in ("e_lr", "g_lr", "d_lr"):
-            v = getattr(self, k)
-            if v is not None and not (v > 0 and math.isfinite(v)):
-                raise BadInputError(f"--{k.replace('_', '-')} must be a positive number, got {v}")
+        validate_common(self, ("e_lr", "g_lr", "d_lr"))
         for k in ("kl_weight", "recon_weight"):
             v = getattr(self, k)
             if v is not None and not (v >= 0 and math.isfinite(v)):
@@ -189,8 +173,11 @@ def _batch_iou(prob: torch.Tensor, target: torch.Tensor) -> float:
     return float(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).mean())
 
 
-class VaeTrainer:
+class VaeTrainer(EpochTrainer):
     """One 3D-VAE-GAN run. ``run()`` trains to ``config.epochs``; ``on_step`` observes each step."""
+
+    kind = "vaegan"
+    lr_flags = "--e-lr / --g-lr / --d-lr"
 
     def __init__(self, config: VaeTrainConfig, on_step: Callable[[dict], None] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> None:
@@ -198,19 +185,13 @@ class VaeTrainer:
         self.cfg = config
         self.on_step = on_step
         self.device = pick_device(config.device)
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        self.out = Path(config.out)
-        _ensure_writable_dir(self.out)
+        self._begin(config)
         self.profile = p = config.resolved_profile()
-        stored = VoxelDataset(config.data, classes=config.classes, limit=config.limit)
-        self.data = stored if stored.stored_resolution == p.resolution else VoxelDataset(
-            config.data, classes=config.classes, limit=config.limit, resolution=p.resolution)
+        stored, self.data = open_voxels(config, p.resolution)
         self.data_hash = self.data.content_hash()
+        self.data_sha256 = file_sha256(self.data.path)
         self.renders = self._open_renders(stored, progress)
         self.render_rows = self.renders.rows_for(self.data.indices)  # dataset position -> cache row
-        self.amp_dtype = autocast_dtype(self.device, config.precision)
-        self.memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
         torch.manual_seed(config.seed)
         self.G = Generator(p).to(self.device, memory_format=self.memory_format)
         self.D = Discriminator(p).to(self.device, memory_format=self.memory_format)
@@ -218,11 +199,7 @@ class VaeTrainer:
         self.opt_e = torch.optim.Adam(self.E.parameters(), lr=config.e_lr, betas=(p.beta1, p.beta2))
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=p.g_lr, betas=(p.beta1, p.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=p.d_lr, betas=(p.beta1, p.beta2))
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
         self.z_gen = torch.Generator().manual_seed(config.seed * 1000 + 7)
-        self.epoch = self.step = self.batch_in_epoch = 0
-        self._stop_requested = False
-        self._last_save = time.monotonic()
         self.train_pos, self.holdout_pos = self._split()
         if config.resume and (self.out / "latest.pt").exists():
             self._resume(self.out / "latest.pt")
@@ -236,7 +213,7 @@ class VaeTrainer:
 
     # -- setup ---------------------------------------------------------------------------------------------
     def _open_renders(self, stored: VoxelDataset, progress: Callable[[int, int], None] | None):
-        from gan_core.data.render import RenderSet, file_sha256, render_dataset
+        from gan_core.data.render import RenderSet, render_dataset
 
         path = Path(self.cfg.renders)
         if not path.exists():
@@ -244,7 +221,7 @@ class VaeTrainer:
             render_dataset(stored, path, views=self.cfg.views, size=self.profile.image_size,
                            seed=self.cfg.render_seed, progress=progress)
         rs = RenderSet(path)
-        if rs.data_sha256 != file_sha256(self.data.path):
+        if rs.data_sha256 != self.data_sha256:
             rs.close()
             raise BadInputError(f"--renders {path} was rendered from another data file; render {self.data.path} "
                                 "into a new file")
@@ -290,57 +267,42 @@ class VaeTrainer:
         ck = load_checkpoint(path, map_location="cpu")
         if ck.get("kind") != "vaegan":
             raise ProfileMismatchError(f"{path} is a {ck.get('kind')} checkpoint, not a VAE-GAN run; use a new --out")
-        check_same_architecture(ck["profile"], self.profile, f"--resume from {path}")
-        if ck.get("data_hash") and ck["data_hash"] != self.data_hash:
-            raise ProfileMismatchError(f"{path} was trained on different data (or classes / limit); use a new "
-                                       "--out or the same data")
+        self._check_resumable(ck, path)
         for net, key in ((self.G, "generator"), (self.D, "discriminator"), (self.E, "encoder")):
             load_weights(net, ck, key)
-        opts = ck.get("optimizers") or {}
-        if not {"e", "g", "d"} <= set(opts):
-            raise ProfileMismatchError(f"{path} has no optimiser state (a weights-only file): use --from-gan")
-        self.opt_e.load_state_dict(opts["e"])
-        self.opt_g.load_state_dict(opts["g"])
-        self.opt_d.load_state_dict(opts["d"])
-        st = ck["state"]
-        self.epoch, self.step, self.batch_in_epoch = int(st["epoch"]), int(st["step"]), int(st["batch_in_epoch"])
+        st = self._restore_state(ck, path, "use --from-gan")
         if bool(st.get("freeze_generator")) != self.cfg.frozen:
             raise ProfileMismatchError(f"{path} was trained with freeze_generator={bool(st.get('freeze_generator'))}; "
                                        "resume with the same setting")
-        # The stored split wins: a run keeps its held-out shapes whatever the defaults do later.
-        rows = np.asarray(self.data.indices)
-        pos_of = {int(r): i for i, r in enumerate(rows)}
-        self.holdout_pos = np.array([pos_of[int(r)] for r in st["holdout_rows"]], np.int64)
-        self.train_pos = np.array([pos_of[int(r)] for r in st["train_rows"]], np.int64)
-        if "z" in ck["rng"]:
-            self.z_gen.set_state(ck["rng"]["z"])
-        if "torch" in ck["rng"]:
-            torch.set_rng_state(ck["rng"]["torch"])
+        with self._reading_state(path):
+            # The stored split wins: a run keeps its held-out shapes whatever the defaults do later.
+            rows = np.asarray(self.data.indices)
+            pos_of = {int(r): i for i, r in enumerate(rows)}
+            self.holdout_pos = np.array([pos_of[int(r)] for r in st["holdout_rows"]], np.int64)
+            self.train_pos = np.array([pos_of[int(r)] for r in st["train_rows"]], np.int64)
         log.info("resumed %s at epoch %d step %d", path, self.epoch, self.step)
 
-    def save(self, final_epoch_file: bool = False) -> None:
-        """Write latest.pt (full state) and, at snapshot epochs, epoch_NNNN.pt (weights and split only)."""
-        from gan_core.data.render import file_sha256
+    def _models(self) -> dict[str, nn.Module]:
+        return {"generator": self.G, "discriminator": self.D, "encoder": self.E}
 
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"e": self.opt_e, "g": self.opt_g, "d": self.opt_d}
+
+    def _learning_rates(self) -> dict[str, float]:
+        return {"e": self.cfg.e_lr, "g": self.profile.g_lr, "d": self.profile.d_lr}
+
+    def _state_extras(self) -> dict[str, Any]:
+        """The split, the render settings and the objective's weights: what evaluate-recon and a resume need."""
         rows = np.asarray(self.data.indices)
-        state = {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch, "seed": self.cfg.seed,
-                 "holdout_rows": [int(r) for r in rows[self.holdout_pos]],
-                 "train_rows": [int(r) for r in rows[self.train_pos]],
-                 "data_sha256": file_sha256(self.data.path), "render_seed": int(self.renders.seed),
-                 "freeze_generator": self.cfg.frozen, "kl_weight": self.profile.kl_weight,
-                 "recon_weight": self.profile.recon_weight, "recon_loss": self.cfg.recon_loss}
-        common = dict(profile=self.profile, kind="vaegan", data_hash=self.data_hash,
-                      meta={"command": " ".join(sys.argv), "data": str(self.data.path), "classes": self.cfg.classes,
-                            "renders": str(self.renders.path), "from_gan": self.cfg.from_gan,
-                            "reductions": "recon: SSE summed over voxels, mean over batch; kl: mean over z "
-                                          "dims and batch"})
-        models = {"generator": self.G, "discriminator": self.D, "encoder": self.E}
-        save_checkpoint(self.out / "latest.pt", models=models, optimizers={"e": self.opt_e, "g": self.opt_g,
-                                                                          "d": self.opt_d},
-                        state=state, rng={"z": self.z_gen.get_state(), "torch": torch.get_rng_state()}, **common)
-        if final_epoch_file:
-            save_checkpoint(self.out / f"epoch_{self.epoch:04d}.pt", models=models, state=state, **common)
-        self._last_save = time.monotonic()
+        return {"holdout_rows": [int(r) for r in rows[self.holdout_pos]],
+                "train_rows": [int(r) for r in rows[self.train_pos]],
+                "data_sha256": self.data_sha256, "render_seed": int(self.renders.seed),
+                "freeze_generator": self.cfg.frozen, "kl_weight": self.profile.kl_weight,
+                "recon_weight": self.profile.recon_weight, "recon_loss": self.cfg.recon_loss}
+
+    def _meta_extras(self) -> dict[str, Any]:
+        return {"renders": str(self.renders.path), "from_gan": self.cfg.from_gan,
+                "reductions": "recon: SSE summed over voxels, mean over batch; kl: mean over z dims and batch"}
 
     # -- data ----------------------------------------------------------------------------------------------
     def _batches(self) -> list[np.ndarray]:
@@ -394,8 +356,7 @@ class VaeTrainer:
         self.step += 1
         vals = {"kl": float(kl.detach()), "kl_total": float(kl_total.detach()), "recon": float(recon.detach()),
                 "sse": float(sse.detach()), "loss_e": float(loss_e.detach())}
-        if not all(math.isfinite(v) for v in vals.values()):
-            raise FloatingPointError(f"loss became non-finite at step {self.step} ({vals})")
+        self._check_finite({**vals, **{k: out[k] for k in ("g_loss", "d_loss") if k in out}})
         return {"type": "step", "epoch": self.epoch, "step": self.step, **vals, "iou": _batch_iou(rec.float(), x),
                 "mean_abs_z": float(mean.detach().float().abs().mean()),
                 "sigma": float(torch.exp(0.5 * logvar.detach().float()).mean()), **out,
@@ -462,77 +423,34 @@ class VaeTrainer:
         return {"iou": float(np.mean(ious)), "iou_rot": float(np.mean(rot_ious)), "recon": sum(recons) / n,
                 "kl": sum(kls) / n}
 
-    def run(self) -> dict[str, Any]:
-        """Train until ``epochs`` are complete, ``max_steps`` is reached or a stop is requested."""
-        from tqdm import tqdm
+    def _train_batch(self, index: int, batch: np.ndarray) -> dict[str, Any]:
+        return self.train_step(*self.read_batch(batch, self._views_for(index, len(batch))))
 
+    def _postfix(self, m: dict[str, Any]) -> dict[str, str]:
+        return {"kl": f"{m['kl']:.3f}", "recon": f"{m['recon']:.0f}", "iou": f"{m['iou']:.2f}"}
+
+    def _config_record(self) -> dict[str, Any]:
         cfg = self.cfg
-        metrics = _MetricsLog(self.out / "metrics.jsonl", enabled=True)
-        conf = {"type": "config", "kind": "vaegan", "config": dataclasses.asdict(cfg), "profile": self.profile.to_dict(),
+        return {"type": "config", "kind": "vaegan", "config": dataclasses.asdict(cfg), "profile": self.profile.to_dict(),
                 "device": str(self.device), "precision": str(self.amp_dtype), "frozen_generator": cfg.frozen,
                 "n_shapes": len(self.data), "n_train": len(self.train_pos), "n_holdout": len(self.holdout_pos),
                 "n_skipped": self.n_skipped, "render_views": self.renders.views, "resumed_at_step": self.step,
                 "reductions": {"recon": "squared error summed over voxels, mean over batch",
                                "kl": "mean over z dims and batch (kl_total: summed over z)"}}
-        _write_json(self.out / "config.json", conf)
-        metrics.write(conf)
-        old_handlers = _install_stop_handlers(self)  # type: ignore[arg-type]
-        last: dict[str, Any] = {}
-        try:
-            while self.epoch < cfg.epochs and not self._stop_requested:
-                batches = self._batches()
-                t_epoch = time.perf_counter()
-                steps: list[dict[str, Any]] = []
-                bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
-                           unit="batch", file=sys.stderr, disable=_quiet(), dynamic_ncols=True)
-                while self.batch_in_epoch < len(batches):
-                    pos = batches[self.batch_in_epoch]
-                    vox, imgs = self.read_batch(pos, self._views_for(self.batch_in_epoch, len(pos)))
-                    m = self.train_step(vox, imgs)
-                    self.batch_in_epoch += 1
-                    steps.append(m)
-                    if self.step % cfg.log_every == 0:
-                        metrics.write(m)
-                    if self.on_step:
-                        self.on_step(m)
-                    bar.update(1)
-                    bar.set_postfix(kl=f"{m['kl']:.3f}", recon=f"{m['recon']:.0f}", iou=f"{m['iou']:.2f}")
-                    if self._stop_requested or (cfg.max_steps and self.step >= cfg.max_steps):
-                        break
-                    if time.monotonic() - self._last_save > cfg.checkpoint_minutes * 60:
-                        self.save()
-                bar.close()
-                if self.batch_in_epoch < len(batches):  # stopped mid-epoch
-                    self.save()
-                    break
-                self.epoch += 1
-                self.batch_in_epoch = 0
-                last = self._end_epoch(steps, time.perf_counter() - t_epoch, metrics)
-            if self._stop_requested:
-                metrics.write({"type": "stopped", "epoch": self.epoch, "step": self.step})
-        finally:
-            _restore_handlers(old_handlers)
-            metrics.close()
-        return last
 
-    def _end_epoch(self, steps: list[dict[str, Any]], seconds: float, metrics: _MetricsLog) -> dict[str, Any]:
+    def _epoch_metrics(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
+        """Mean step losses, and posterior-mean reconstructions of held-out and training shapes."""
         held = self.evaluate(self.eval_pos)
         fit = self.evaluate(self.fit_pos)
         rec: dict[str, Any] = {
-            "type": "epoch", "epoch": self.epoch, "step": self.step, "epoch_time": seconds,
-            "kl": _mean(steps, "kl"), "kl_total": _mean(steps, "kl_total"), "recon": _mean(steps, "recon"),
-            "sse": _mean(steps, "sse"),
-            "loss_e": _mean(steps, "loss_e"),
-            "train_batch_iou": _mean(steps, "iou"),
+            "kl": mean_of(steps, "kl"), "kl_total": mean_of(steps, "kl_total"), "recon": mean_of(steps, "recon"),
+            "sse": mean_of(steps, "sse"), "loss_e": mean_of(steps, "loss_e"), "train_batch_iou": mean_of(steps, "iou"),
             **{f"heldout_{k}": v for k, v in held.items()}, **{f"train_{k}": v for k, v in fit.items()},
             "n_heldout_eval": len(self.eval_pos),
         }
         if not self.cfg.frozen and steps:
-            rec.update(g_loss=_mean(steps, "g_loss"), d_loss=_mean(steps, "d_loss"), d_acc=_mean(steps, "d_acc"),
-                       d_update_rate=_mean(steps, "d_updated"))
-        snapshot = self.epoch % self.cfg.snapshot_every == 0 or self.epoch == self.cfg.epochs
-        self.save(final_epoch_file=snapshot)
-        metrics.write(rec)
+            rec.update(g_loss=mean_of(steps, "g_loss"), d_loss=mean_of(steps, "d_loss"), d_acc=mean_of(steps, "d_acc"),
+                       d_update_rate=mean_of(steps, "d_updated"))
         return rec
 
     def close(self) -> None:

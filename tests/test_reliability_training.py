@@ -80,7 +80,7 @@ def test_full_disk_during_training_keeps_the_last_checkpoint(data, tmp_path, mon
 
 
 def test_metrics_log_on_a_full_disk_is_a_clear_error(data, tmp_path, monkeypatch):
-    import gan_core.train as train_mod
+    import gan_core.training_loop as loop_mod
 
     out = tmp_path / "run"
     tr = Trainer(_cfg(data, out))
@@ -94,7 +94,7 @@ def test_metrics_log_on_a_full_disk_is_a_clear_error(data, tmp_path, monkeypatch
 
         flush = close = lambda self: None
 
-    monkeypatch.setattr(train_mod, "open", FullFile, raising=False)
+    monkeypatch.setattr(loop_mod, "open", FullFile, raising=False)
     with pytest.raises(BadFileError, match=r"metrics\.jsonl: cannot write \(No space left on device\)"):
         tr.run()
 
