@@ -1,31 +1,11 @@
 """3D-VAE-GAN training (Wu et al. 2016, section 3.2): an image encoder E in front of the 3D-GAN's generator.
 
-Objective, with y a rendered image of shape x and z ~ q(z | y) = N(mean(y), diag(exp(logvar(y)))):
-
-    L = L_GAN + a1 * KL(q(z | y) || p(z)) + a2 * ||G(z) - x||^2
-
-Reductions (chosen so the paper's a1 = 5, a2 = 1e-4 balance each other; the paper leaves them open):
-
-* ``recon`` = squared error **summed over voxels**, **averaged over the batch** (one shape's SSE, 0..R^3);
-* ``kl`` = KL divergence **averaged over the z dimensions** and over the batch (nats per latent dimension;
-  ``kl_total`` in the logs is the usual sum over z).
-
-Why: the encoder's equilibrium mean is mean_i = -(a2 / a1_eff) dSSE/dz_i. Measured on a fast32 generator
-from the 3D-GAN run, |dSSE/dz_i| is about 140, so with KL summed over z (a1_eff = 5) every mean would sit at
-~0.003, a total posterior collapse to one shape; averaged over the 200 dimensions (a1_eff = 0.025) the means
-sit at ~0.5, within the prior's typical range, and the reconstruction and KL gradients are of the same size.
-Adam makes E's update invariant to a common scale of its loss, so only this ratio matters for E.
-
-E is trained on a1 * kl + a2 * recon only. G is trained on L_GAN's generator side (D fooled by G(z) and by
-G(E(y))) plus a2 * recon; D on real x against G(z) and G(E(y)) with the 3D-GAN's adaptive step (updated only
-while its batch accuracy is below the threshold). With ``freeze_generator`` (the default with ``from_gan``)
-G and D keep the GAN's weights, G runs in eval mode (the BatchNorm statistics it is used with), and only E
-learns: L_GAN does not depend on E, so D is not needed and is not updated. That is ~3x cheaper per step.
-
-``recon_loss="bce"`` replaces the squared error by binary cross-entropy on G's logits, summed over voxels and
-averaged over the batch (not the paper's). Why: a trained 3D-GAN generator is confident (measured: 92% of
-the fast32 generator's voxels are below 0.01 or above 0.99), and through a saturated sigmoid the squared
-error's gradient, 2 (p - x) p (1 - p), vanishes exactly where the shape is wrong; cross-entropy's is p - x.
+The objective and its reductions are in :mod:`gan_core.vae_objective`. E is trained on a1 * kl + a2 * recon
+only. G is trained on L_GAN's generator side (D fooled by G(z) and by G(E(y))) plus a2 * recon; D on real x
+against G(z) and G(E(y)) with the 3D-GAN's adaptive step (updated only while its batch accuracy is below the
+threshold). With ``freeze_generator`` (the default with ``from_gan``) G and D keep the GAN's weights, G runs
+in eval mode (the BatchNorm statistics it is used with), and only E learns: L_GAN does not depend on E, so D
+is not needed and is not updated. That is ~3x cheaper per step.
 
 A deterministic held-out part of the data (by ``seed``) never enters training; its file rows are stored in
 every checkpoint (``state["holdout_rows"]``), so ``gan3d evaluate-recon`` evaluates on the same shapes.
@@ -48,7 +28,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gan_core.checkpoint import load_checkpoint, load_weights
@@ -60,6 +39,7 @@ from gan_core.io_utils import file_sha256
 from gan_core.latent import sample_z
 from gan_core.models import Discriminator, Generator, ImageEncoder, bce_logits, kl_divergence, reparameterize
 from gan_core.training_loop import EpochTrainer, mean_of, open_voxels, validate_common
+from gan_core.vae_objective import batch_iou, generator_logits, holdout_split, recon_bce, recon_loss, spread
 
 log = logging.getLogger(__name__)
 
@@ -129,48 +109,6 @@ class VaeTrainConfig:
             raise BadInputError(f"--recon-loss must be mse or bce, got {self.recon_loss!r}")
         if self.freeze_generator and not self.from_gan:
             raise BadInputError("--freeze-generator needs --from-gan (a frozen untrained generator cannot learn)")
-
-
-def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic (train, held-out) positions of ``n`` shapes: a seeded permutation, the first
-    round(fraction * n) held out (at least one when fraction > 0). Both sorted."""
-    perm = np.random.default_rng([int(seed), 0xE7A1]).permutation(n)
-    k = max(1, int(round(fraction * n))) if fraction > 0 else 0
-    return np.sort(perm[k:]), np.sort(perm[:k])
-
-
-def spread(positions: np.ndarray, k: int) -> np.ndarray:
-    """At most ``k`` evenly spaced entries of sorted ``positions``: a deterministic subset that covers every
-    class of a class-sorted file (the first k would be one or two classes)."""
-    if len(positions) <= k:
-        return positions
-    return positions[np.linspace(0, len(positions) - 1, k).round().astype(np.int64)]
-
-
-def recon_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """||G(E(y)) - x||^2 summed over voxels, averaged over the batch: pred, target (B, R, R, R) -> ()."""
-    return (pred.float() - target.float()).pow(2).flatten(1).sum(1).mean()
-
-
-def recon_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of G's logits against x, summed over voxels, averaged over the batch: (B, R, R, R) -> ()."""
-    return F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none").flatten(1).sum(1).mean()
-
-
-def generator_logits(G: Generator, z: torch.Tensor) -> torch.Tensor:
-    """G's pre-sigmoid output (B, R, R, R) for z (B, z_dim): sigmoid of it is ``G(z)``."""
-    net = G.net
-    assert isinstance(net[-1], torch.nn.Sigmoid), "Generator must end in a Sigmoid"
-    zd = G.profile.z_dim
-    assert z.ndim == 2 and z.shape[1] == zd, f"expected z (N, {zd}), got {tuple(z.shape)}"
-    return net[:-1](z.view(z.shape[0], zd, 1, 1, 1))[:, 0]
-
-
-def _batch_iou(prob: torch.Tensor, target: torch.Tensor) -> float:
-    p, t = prob.detach() > 0.5, target > 0.5
-    inter = (p & t).flatten(1).sum(1).float()
-    union = (p | t).flatten(1).sum(1).float()
-    return float(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).mean())
 
 
 class VaeTrainer(EpochTrainer):
@@ -357,7 +295,7 @@ class VaeTrainer(EpochTrainer):
         vals = {"kl": float(kl.detach()), "kl_total": float(kl_total.detach()), "recon": float(recon.detach()),
                 "sse": float(sse.detach()), "loss_e": float(loss_e.detach())}
         self._check_finite({**vals, **{k: out[k] for k in ("g_loss", "d_loss") if k in out}})
-        return {"type": "step", "epoch": self.epoch, "step": self.step, **vals, "iou": _batch_iou(rec.float(), x),
+        return {"type": "step", "epoch": self.epoch, "step": self.step, **vals, "iou": batch_iou(rec.float(), x),
                 "mean_abs_z": float(mean.detach().float().abs().mean()),
                 "sigma": float(torch.exp(0.5 * logvar.detach().float()).mean()), **out,
                 "time": time.perf_counter() - t0}
