@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,12 +80,15 @@ class Curves:
                 self.config = r
                 self.stopped = False
                 resumed = r.get("resumed_at_step") or 0
-                self._cut(resumed)  # a resumed run rewrites from its checkpoint's step
+                if isinstance(resumed, (int, float)) and not isinstance(resumed, bool):
+                    self._cut(resumed)  # a resumed run rewrites from its checkpoint's step
             elif kind == "step":
                 try:
                     s, g, d, a = float(r["step"]), float(r["g_loss"]), float(r["d_loss"]), float(r["d_acc"])
                 except (KeyError, TypeError, ValueError):
                     continue
+                if not math.isfinite(s):
+                    continue  # a step number is needed for the x axis (losses may be NaN: they show as gaps)
                 self._recent.append(1.0 if r.get("d_updated") else 0.0)
                 self.step.append(s)
                 self.g_loss.append(g)

@@ -253,12 +253,14 @@ class TrainingPanel(QWidget):
             return
         try:
             with np.load(path, allow_pickle=False) as npz:
-                vox = np.asarray(npz["voxels"][:PREVIEWS])
-        except (OSError, KeyError, ValueError):
-            return  # being replaced right now: try at the next poll
+                vox = np.asarray(npz["voxels"][:PREVIEWS], np.float32)  # (N, R, R, R)
+            if vox.ndim != 4:
+                raise ValueError(f"voxels of shape {vox.shape} are not a stack of grids")
+        except Exception:  # noqa: BLE001 (torn while the trainer replaces it, or not a sample file: try at the next poll)
+            return
         self._samples_mtime = mtime
         for th, v in zip(self.previews, vox):
-            th.set_voxels(v.astype(np.float32))
+            th.set_voxels(v)
 
     def use_checkpoint(self) -> None:
         ckpt = Path(self.out.text().strip()) / "latest.pt"
@@ -285,16 +287,24 @@ class TrainingPanel(QWidget):
         try:
             if path.suffix == ".npz":
                 with np.load(path, allow_pickle=False) as npz:
-                    names = [str(c) for c in npz["classes"]]
+                    if "classes" not in npz.files:
+                        return  # a set without class names is one class: nothing to pick
+                    raw = np.asarray(npz["classes"])
             elif path.suffix == ".h5":
                 import h5py
 
                 with h5py.File(path, "r") as h5:
-                    names = [c.decode() if isinstance(c, bytes) else str(c) for c in h5["classes"][()]]
+                    if "classes" not in h5:
+                        return
+                    raw = np.asarray(h5["classes"][()])
             else:
                 return
-        except (OSError, KeyError, ValueError) as e:
-            self.ctx.notifier.warning(f"{path.name}: cannot read its class names ({e})")
+            if raw.ndim != 1:
+                raise ValueError(f"'classes' has shape {raw.shape}, not a list of names")
+            names = [c.decode() if isinstance(c, bytes) else str(c) for c in raw]
+        except Exception as e:  # noqa: BLE001 (BadZipFile, EOFError, OSError, KeyError...: any damage is a message)
+            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+            self.ctx.notifier.warning(f"{path.name}: cannot read its class names ({type(e).__name__}: {reason})")
             return
         for n in names:
             item = QListWidgetItem(n)
