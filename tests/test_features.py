@@ -246,13 +246,13 @@ def test_fit_validates():
 def test_small_searches_run_on_one_thread(bank):
     from threadpoolctl import threadpool_info
 
-    from gan_core.features import ONE_THREAD_WORK, _few_threads
+    from gan_core.features.search import ONE_THREAD_WORK, few_threads
 
     bank.query(bank.features_["paper"][0].astype(np.float32), k=1, kind="paper")  # loads sklearn's OpenMP
     before = [lib["num_threads"] for lib in threadpool_info()]
-    with _few_threads(ONE_THREAD_WORK):
+    with few_threads(ONE_THREAD_WORK):
         assert all(lib["num_threads"] == 1 for lib in threadpool_info())
-    with _few_threads(ONE_THREAD_WORK + 1):
+    with few_threads(ONE_THREAD_WORK + 1):
         assert [lib["num_threads"] for lib in threadpool_info()] == before
     assert [lib["num_threads"] for lib in threadpool_info()] == before
 
