@@ -123,3 +123,22 @@ def test_project_many_matches_project_for_one_target_and_batches_several():
     assert zs.shape == (2, 32) and ious.shape == (2,) and np.isfinite(zs).all()
     with pytest.raises(BadInputError):
         project_many(g, np.zeros((0, 16, 16, 16)))
+
+
+def test_project_many_from_given_starts_improves_on_them():
+    torch.manual_seed(0)
+    p = get_profile("tiny16")
+    g = Generator(p).eval()
+    with torch.no_grad():
+        out = g(sample_z(2, p, seed=3))
+        targets = (out > out.flatten(1).median(1).values[:, None, None, None]).numpy()
+        start = sample_z(2, p, seed=8)
+        start_iou = [_iou(a, b) for a, b in zip(g(start).numpy() > 0.5, targets)]
+    zs, ious = project_many(g, targets, steps=15, restarts=1, init=start.numpy())
+    assert np.all(ious > np.array(start_iou))
+    _, ious0 = project_many(g, targets, steps=0, restarts=1, init=start.numpy())
+    np.testing.assert_allclose(ious0, start_iou, atol=1e-6)  # zero steps: the starts themselves
+    with pytest.raises(BadInputError, match="restarts=1"):
+        project_many(g, targets, restarts=2, init=start.numpy())
+    with pytest.raises(BadInputError, match="one z per target"):
+        project_many(g, targets, restarts=1, init=start.numpy()[:1])
