@@ -68,10 +68,12 @@ def save_session(state: SessionState, path: str | Path) -> Path:
         "display": snap["display"], "linked": snap["linked"], "latents": latents,
         "history": [{"label": h.label, "seed": h.seed} for h in hist],
     }
-    with atomic_path(_npz_path(p)) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
-    with atomic_path(p) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    # both halves are written before either replaces its old file, so a failed write (full disk) leaves the
+    # previous session whole rather than a new .npz beside an old .json
+    with atomic_path(p) as tmp_json, atomic_path(_npz_path(p)) as tmp_npz:
+        with open(tmp_npz, "wb") as f:
+            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+        tmp_json.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return p
 
 

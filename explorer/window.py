@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import QPoint, QSettings, Qt
+from PyQt6.QtCore import QBuffer, QIODevice, QPoint, QSettings, Qt
 from PyQt6.QtGui import QCloseEvent, QKeySequence, QPainter, QPixmap
 from PyQt6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QTabWidget, QToolButton, QWidget,
 )
 
 from gan_core.errors import Gan3dError
+from gan_core.io_utils import atomic_path
 from gan_core.mesh import export_mesh, export_voxels, voxels_to_mesh
 from gan_core.runtime import load_bank, load_model
 
@@ -262,9 +263,19 @@ class MainWindow(QMainWindow):
         return pix
 
     def save_screenshot(self, path: str) -> bool:
-        ok = self.grab_composite().save(path, "PNG")
-        self.show_message("info" if ok else "error", f"Screenshot {'saved to' if ok else 'could not be written to'} {path}")
-        return ok
+        """Write a PNG of the window atomically: a full disk or a read-only folder is a message, and the
+        previous file (if any) stays whole."""
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        self.grab_composite().save(buf, "PNG")  # encoded in memory: the write below raises a real OSError
+        try:
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(bytes(buf.data()))
+        except Gan3dError as e:
+            self.show_message("error", f"Screenshot not saved: {e}")
+            return False
+        self.show_message("info", f"Screenshot saved to {path}")
+        return True
 
     def _build_model_menu(self) -> None:
         from explorer.menus import fill_model_menu

@@ -14,7 +14,8 @@ from typing import Any, Callable
 import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
-from gan_core.errors import BadInputError
+from gan_core.errors import BadFileError, BadInputError
+from gan_core.io_utils import atomic_path
 from gan_core.mesh import MESH_FORMATS, export_mesh, voxels_to_mesh
 
 from explorer.context import AppContext
@@ -35,19 +36,24 @@ def build_frames(model: Any, zs: np.ndarray, level: float, report: Callable[[int
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int) -> Path:
+    """Atomically: a full disk or a read-only folder is a BadFileError and leaves no partial video."""
     import imageio.v2 as imageio
 
-    if path.suffix.lower() == ".gif":
-        imageio.mimsave(path, frames, duration=1.0 / fps, loop=0)
-    else:
-        with imageio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=16) as w:
-            for f in frames:
-                w.append_data(f)
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".gif":  # encoded in memory: imageio's writer, failing on a file, fails again in __del__
+            tmp.write_bytes(imageio.mimwrite("<bytes>", frames, format="GIF", duration=1.0 / fps, loop=0))
+        else:
+            with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=8, macro_block_size=16) as w:
+                for f in frames:
+                    w.append_data(f)
     return path
 
 
 def write_meshes(folder: Path, meshes: list, suffix: str, report: Callable[[int, int], None]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadFileError(f"{folder}: cannot create the folder ({e.strerror or type(e).__name__})") from None
     out = []
     for i, m in enumerate(meshes):
         if m.n_points == 0:
@@ -74,6 +80,13 @@ class SequenceExport(QObject):
         self._timer.timeout.connect(self._render_next)
 
     def start(self) -> None:
+        """Begin, or say in the window why not (this runs from a menu: nothing may escape)."""
+        try:
+            self._start()
+        except BadInputError as e:
+            self.ctx.notifier.error(f"Export {self.path.name}: {e}")
+
+    def _start(self) -> None:
         st = self.ctx.state
         zs = st.path_z(np.linspace(0.0, 1.0, self.n))
         if zs is None or st.model is None:
