@@ -230,6 +230,26 @@ def load_bank(path: str | Path, model: Model | None = None):  # -> gan_core.feat
     return bank
 
 
+def bundled_encoder_name() -> str | None:
+    """The name of the bundled model that has an image encoder, or None (reads the registry only)."""
+    try:
+        return find_model(need="encoder").name
+    except Gan3dError:
+        return None
+
+
+def load_encoder_model(*, device: str | None = None, precision: str = "auto") -> Model | None:
+    """The bundled model that has an image encoder (``"encoder": true`` in assets/models.json), or None.
+
+    The app falls back to it when the loaded model cannot reconstruct images itself.
+    """
+    try:
+        entry = find_model(need="encoder")
+    except Gan3dError:
+        return None
+    return load_model(entry.checkpoint, device=device, precision=precision, name=entry.name)
+
+
 def load_model(
     checkpoint: str | Path | None = None,
     profile: str | Profile | None = None,

@@ -10,6 +10,9 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QPixmap
 from PyQt6.QtWidgets import QFileDialog, QLabel, QMenu, QPushButton, QSizePolicy, QSplitter, QToolButton, QWidget
 
+from gan_core.errors import Gan3dError
+from gan_core.runtime import bundled_encoder_name, load_encoder_model
+
 from explorer.context import AppContext, ShapeChannel
 from explorer.viewport import make_view
 from explorer.widgets import describe, hbox, vbox
@@ -23,6 +26,8 @@ class ReconstructPanel(QWidget):
         self.ctx = ctx
         st = ctx.state
         self.setAcceptDrops(True)
+        self._fallback_name = bundled_encoder_name()
+        self._fallback: Any = None  # the bundled encoder model, loaded on first use (on a worker)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("background: #fff4d6; padding: 6px; border-radius: 4px;")
@@ -66,13 +71,23 @@ class ReconstructPanel(QWidget):
         m = self.ctx.state.model
         return m is not None and getattr(m, "encoder", None) is not None
 
+    @property
+    def can_reconstruct(self) -> bool:
+        """The loaded model has an encoder, or a bundled 3D-VAE-GAN can stand in for it."""
+        return self.ctx.state.model is not None and (self.has_encoder or self._fallback_name is not None)
+
     def _model_changed(self, _model: Any) -> None:
-        ok = self.has_encoder
-        self.notice.setText("" if ok else
-                            "<b>This model has no image encoder</b>, so it cannot reconstruct images. Train a "
-                            "3D-VAE-GAN with <code>gan3d train-vae</code> or open a checkpoint that has one.")
-        self.notice.setVisible(not ok)
-        self.open.setEnabled(ok)
+        if self.has_encoder or self.ctx.state.model is None:
+            text = ""
+        elif self._fallback_name is not None:
+            text = (f"This model has no image encoder: images are encoded by the bundled 3D-VAE-GAN "
+                    f"<b>{self._fallback_name}</b>, and its shape is projected into this model's latent space.")
+        else:
+            text = ("<b>This model has no image encoder</b>, so it cannot reconstruct images. Train a "
+                    "3D-VAE-GAN with <code>gan3d train-vae</code> or open a checkpoint that has one.")
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+        self.open.setEnabled(self.can_reconstruct)
         self._sync_send()
 
     def _sync_send(self) -> None:
@@ -113,12 +128,31 @@ class ReconstructPanel(QWidget):
     def reconstruct(self, path: str) -> Any:
         """Encode ``path`` on a worker; the result becomes the session's reconstruction."""
         model = self.ctx.state.model
-        if not self.has_encoder:
+        if not self.can_reconstruct:
             self.ctx.notifier.warning("this model has no image encoder; open a 3D-VAE-GAN checkpoint")
             return None
         p = str(Path(path).resolve())
-        return self.ctx.jobs.start(f"Reconstructing {Path(p).name}", model.encode_image, p,
-                                   on_done=lambda z: self.ctx.state.set_reconstruction(z, p, f"image {Path(p).name}"))
+        name = Path(p).name
+        if self.has_encoder:
+            return self.ctx.jobs.start(f"Reconstructing {name}", model.encode_image, p,
+                                       on_done=lambda z: self.ctx.state.set_reconstruction(z, p, f"image {name}"))
+        steps, restarts = self.ctx.project_steps, self.ctx.project_restarts
+
+        def job(report: Any) -> tuple[Any, float]:
+            # The stand-in encoder's z means nothing to this model's generator: decode it with its own, then
+            # project that shape into this model's z (the same projection training shapes get).
+            if self._fallback is None:
+                self._fallback = load_encoder_model(device=str(model.device))
+            if self._fallback is None:
+                raise Gan3dError("the bundled 3D-VAE-GAN is no longer installed")
+            voxels = self._fallback.generate(self._fallback.encode_image(p))[0]
+            return model.project(voxels, steps=steps, restarts=restarts, progress=report)
+
+        def done(res: tuple[Any, float]) -> None:
+            z, iou = res
+            self.ctx.state.set_reconstruction(z, p, f"image {name} (via {self._fallback_name}, IoU {iou:.2f})")
+
+        return self.ctx.jobs.start(f"Reconstructing {name}", job, on_done=done, progress=True)
 
     def send_to(self, slot: str | None) -> None:
         rec = self.ctx.state.reconstruction

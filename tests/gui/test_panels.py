@@ -182,14 +182,46 @@ def test_reconstructing_a_non_image_is_a_message(qtbot, ctx, tmp_path, wait_idle
     p.close_views()
 
 
-def test_model_without_encoder_says_so(qtbot, fresh_model):
+def test_model_without_encoder_says_so(qtbot, fresh_model, monkeypatch):
     from explorer.context import AppContext
     from explorer.state import SessionState
 
+    monkeypatch.setattr("explorer.panels.reconstruct.bundled_encoder_name", lambda: None)
     fresh_model.encoder = None
     c = AppContext(SessionState(fresh_model))
     p = show(qtbot, ReconstructPanel(c))
     assert not p.notice.isHidden() and "no image encoder" in p.notice.text()
     assert not p.open.isEnabled()
+    p.close_views()
+    c.shutdown()
+
+
+def test_model_without_encoder_reconstructs_through_the_bundled_one(qtbot, fresh_model, monkeypatch, image_file,
+                                                                     wait_idle):
+    """No encoder of its own: the bundled 3D-VAE-GAN encodes and decodes, the shape is projected into z."""
+    from explorer.context import AppContext
+    from explorer.state import SessionState
+    from gan_core.runtime import load_model
+
+    stand_in = load_model(profile="tiny16", device="cpu", precision="fp32", name="bundled_vae")
+    loads = []
+    monkeypatch.setattr("explorer.panels.reconstruct.bundled_encoder_name", lambda: "bundled_vae")
+    monkeypatch.setattr("explorer.panels.reconstruct.load_encoder_model",
+                        lambda **kw: loads.append(kw) or stand_in)
+    fresh_model.encoder = None
+    c = AppContext(SessionState(fresh_model))
+    c.project_steps, c.project_restarts = 3, 1
+    p = show(qtbot, ReconstructPanel(c))
+    assert p.open.isEnabled() and "bundled_vae" in p.notice.text() and "no image encoder" in p.notice.text()
+    p.reconstruct(str(image_file))
+    qtbot.waitUntil(lambda: c.state.reconstruction is not None, timeout=30000)
+    wait_idle(c)
+    first = c.state.reconstruction
+    p.reconstruct(str(image_file))  # the stand-in is loaded only once
+    qtbot.waitUntil(lambda: c.state.reconstruction is not first, timeout=30000)
+    wait_idle(c)
+    rec = c.state.reconstruction
+    assert len(loads) == 1 and "bundled_vae" in rec.label and "IoU" in rec.label
+    assert rec.z.shape == (32,) and np.isfinite(rec.z).all()
     p.close_views()
     c.shutdown()
