@@ -216,9 +216,10 @@ def test_model_without_encoder_reconstructs_through_the_bundled_one(qtbot, fresh
     p.reconstruct(str(image_file))
     qtbot.waitUntil(lambda: c.state.reconstruction is not None, timeout=30000)
     wait_idle(c)
-    first = c.state.reconstruction
-    p.reconstruct(str(image_file))  # the stand-in is loaded only once
-    qtbot.waitUntil(lambda: c.state.reconstruction is not first, timeout=30000)
+    other = image_file.with_name("other.png")
+    other.write_bytes(image_file.read_bytes())
+    p.reconstruct(str(other))  # the stand-in is loaded only once
+    qtbot.waitUntil(lambda: "other.png" in c.state.reconstruction.label, timeout=30000)
     wait_idle(c)
     rec = c.state.reconstruction
     assert len(loads) == 1 and "bundled_vae" in rec.label and "IoU" in rec.label
