@@ -21,7 +21,7 @@ import os
 import re
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -30,10 +30,11 @@ from gan_core.errors import BadFileError, BadInputError
 if TYPE_CHECKING:
     import h5py
 
-__all__ = ["atomic_h5", "atomic_path", "atomic_write", "cache_dir", "check_hdf5_heaps", "load_tagged_npz", "remove_stale_temps",
-           "save_tagged_npz", "save_voxel_npz", "write_h5_dataset"]
+__all__ = ["atomic_h5", "atomic_path", "atomic_write", "cache_dir", "check_hdf5_heaps", "load_or_make", "load_tagged_npz",
+           "remove_stale_temps", "save_tagged_npz", "save_voxel_npz", "write_h5_dataset"]
 
 H5_FORMAT_VERSION = 1
+_T = TypeVar("_T")
 
 
 @contextlib.contextmanager
@@ -168,12 +169,60 @@ def atomic_h5(path: str | Path) -> Iterator["h5py.File"]:
             raise raw.error
 
 
+class GuardedH5:
+    """An HDF5 file written in place (a resumable cache) through a :class:`_WriteGuard`, as :func:`atomic_h5`
+    writes: HDF5 never sees a failed write (it cannot survive one), and :meth:`flush` / :meth:`close` raise it
+    as one BadFileError. Nothing is written after the first failure, so whatever a flush completed before it
+    stays on disk as it was.
+
+    ``mode`` "w" creates (or truncates) the file, "r+" opens an existing one; ``h5`` is the h5py.File.
+    """
+
+    def __init__(self, path: str | Path, mode: str = "w") -> None:
+        import h5py
+
+        self.path = Path(path)
+        try:
+            self._raw = _WriteGuard(self.path, "w+b" if mode == "w" else "r+b")
+        except OSError as e:  # a read-only directory, no permission, no such directory
+            raise BadFileError(f"{self.path}: cannot write ({_os_reason(e)})") from None
+        try:
+            self.h5 = h5py.File(self._raw, mode)
+        except BaseException:
+            self._raw.close()
+            raise
+
+    @property
+    def failed(self) -> bool:
+        """Whether a write has failed since the file was opened."""
+        return self._raw.error is not None
+
+    def check(self) -> None:
+        """BadFileError if a write has failed since the file was opened."""
+        if self.failed:
+            raise BadFileError(f"{self.path}: cannot write ({_os_reason(self._raw.error)})")
+
+    def flush(self) -> None:
+        """Hand what HDF5 holds back to the file, then :meth:`check`: after this, what was written is on disk."""
+        self.h5.flush()
+        self.check()
+
+    def close(self) -> None:
+        """Close the file (safe after a failed write), then :meth:`check`."""
+        try:
+            if self.h5.id.valid:
+                self.h5.close()
+        finally:
+            self._raw.close()
+        self.check()
+
+
 class _WriteGuard(io.RawIOBase):
     """An unbuffered binary file that records the first failed write and reports success to its caller."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mode: str = "w+b") -> None:
         super().__init__()
-        self._f = open(path, "w+b", buffering=0)
+        self._f = open(path, mode, buffering=0)
         self.error: OSError | None = None
 
     def readable(self) -> bool:
@@ -435,3 +484,24 @@ def load_tagged_npz(path: str | Path, fmt: str, version: int) -> tuple[dict, dic
     if not isinstance(meta.get("version"), int) or not 1 <= meta["version"] <= version:
         raise BadFileError(f"{p}: {fmt} version {meta.get('version')!r} is not supported (this gan3d reads <= {version})")
     return meta, arrays
+
+
+def load_or_make(path: str | Path, load: Callable[[Path], "_T"], make: Callable[[], "_T"],
+                 save: Callable[["_T", Path], object]) -> "_T":
+    """``load(path)`` when a readable file is there; otherwise ``make()``, saved with ``save(obj, path)`` for
+    next time. A damaged file (BadFileError) is remade; a cache that cannot be written only logs a warning."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    path = Path(path)
+    if path.is_file():
+        try:
+            return load(path)
+        except BadFileError as e:
+            log.warning("remaking %s: %s", path.name, e)
+    obj = make()
+    try:
+        save(obj, path)
+    except OSError as e:
+        log.warning("could not cache %s in %s: %s", path.name, path.parent, e)
+    return obj

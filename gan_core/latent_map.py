@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from gan_core.errors import BadFileError, BadInputError
-from gan_core.io_utils import atomic_path, cache_dir, load_tagged_npz, save_tagged_npz
+from gan_core.io_utils import atomic_path, cache_dir, load_or_make, load_tagged_npz, save_tagged_npz
 
 if TYPE_CHECKING:
     from gan_core.features import FeatureBank
@@ -204,21 +204,9 @@ def load_or_build_map(model: Model, bank: FeatureBank, params: MapParams = MapPa
     """The cached map for (model, bank, params) from ``cache`` (default :func:`gan_core.io_utils.cache_dir`),
     or a new one built and cached. A damaged cache file is rebuilt; an unwritable cache only logs a warning."""
     params.check()
-    key = map_key(model, bank, params)
-    path = Path(cache if cache is not None else cache_dir()) / f"map-{key}.npz"
-    if path.is_file():
-        try:
-            m = LatentMap.load(path)
-            if m.key == key:
-                return m
-        except BadFileError as e:
-            log.warning("rebuilding the latent map: %s", e)
-    m = build_map(model, bank, params, progress=progress)
-    try:
-        m.save(path)
-    except OSError as e:
-        log.warning("could not cache the latent map in %s: %s", path.parent, e)
-    return m
+    path = Path(cache if cache is not None else cache_dir()) / f"map-{map_key(model, bank, params)}.npz"
+    return load_or_make(path, LatentMap.load, lambda: build_map(model, bank, params, progress=progress),
+                        LatentMap.save)
 
 
 def place_shapes(lmap: LatentMap, bank: FeatureBank, model: Model, voxels: np.ndarray) -> np.ndarray:
