@@ -99,3 +99,44 @@ def write_shapes(out: Path, occupancy, z, *, level: float = 0.5, meshes: str | N
         d = Path(meshes)
         for i, grid in enumerate(progress(occupancy, total=len(occupancy), desc="meshing", unit="shape")):
             export_mesh(voxels_to_mesh(grid, level=level), d / f"{out.stem}_{i:04d}.{fmt}")
+
+
+def progress_callback(desc: str, unit: str = "step"):  # -> Callable[[int, int], None]
+    """A ``progress(done, total)`` callback (the form library functions take) drawing a bar like :func:`progress`."""
+    bar = progress(iter(()), total=0, desc=desc, unit=unit)
+
+    def report(done: int, total: int) -> None:
+        bar.total = total  # type: ignore[attr-defined]
+        bar.n = done  # type: ignore[attr-defined]
+        bar.refresh()  # type: ignore[attr-defined]
+        if done >= total:
+            bar.close()  # type: ignore[attr-defined]
+
+    return report
+
+
+def add_bank_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bank", default=None,
+                   help="feature bank (.h5) made with the model's discriminator (default: the bundled model's bank)")
+    p.add_argument("--cache", default=None,
+                   help="folder caching slow results (default: $GAN3D_CACHE_DIR or ~/.cache/gan3d); 'none' to skip")
+
+
+def load_bank_from_args(args: argparse.Namespace, model):  # -> gan_core.features.FeatureBank
+    """--bank, or the bundled model's bank when neither --bank nor --checkpoint is given; checked against model."""
+    from gan_core.runtime import find_model, load_bank
+
+    if args.bank:
+        return load_bank(existing_file(args.bank, "--bank"), model)
+    if args.checkpoint:
+        raise BadInputError("--bank is needed with --checkpoint (build one with gan3d features)")
+    return load_bank(find_model(need="bank").bank, model)
+
+
+def cache_from_args(args: argparse.Namespace) -> Path | None:
+    """The --cache folder, None for 'none' (then results are computed and not kept)."""
+    from gan_core.io_utils import cache_dir
+
+    if args.cache and args.cache.lower() == "none":
+        return None
+    return Path(args.cache) if args.cache else cache_dir()
