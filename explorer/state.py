@@ -300,9 +300,11 @@ class SessionState(QObject):
             self.undo_stack.clear()
             self.history = []
             values: dict[str, Any] = {"current": None, "reconstruction": None}
+            showcase = tuple(getattr(model, "default_seeds", ()))  # seeds the registry picked for this model
             for i, s in enumerate(SLOTS):
                 old = self.slot(s)
-                seed = old.seed if old is not None and old.seed is not None else i
+                seed = old.seed if old is not None and old.seed is not None else (
+                    showcase[i] if i < len(showcase) else i)
                 values[f"slot:{s}"] = Latent.of(model.sample_z(1, seed=seed)[0], f"seed {seed}", seed)
             self._apply(values)
         self.modelChanged.emit(model)

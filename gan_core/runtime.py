@@ -112,6 +112,7 @@ class Model:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self.last_generate_ms = 0.0
+        self.default_seeds: tuple[int, ...] = ()  # the registry's showcase seeds (first endpoints, operands)
 
     def _build(self, cls: type, key: str, required: bool) -> torch.nn.Module | None:
         ck = self._ckpt
@@ -267,13 +268,26 @@ def load_model(
     if checkpoint is None and profile is not None:
         prof = profile if isinstance(profile, Profile) else get_profile(profile)
         return Model(prof, device=device, precision=precision, name=name)
+    seeds: tuple[int, ...] = ()
     if checkpoint is None or (not Path(checkpoint).exists() and not str(checkpoint).endswith(".pt")):
         entry = find_model(str(checkpoint) if checkpoint else None)
         checkpoint, name = entry.checkpoint, name or entry.name
+        seeds = _entry_seeds(entry)
     ckpt = load_checkpoint(checkpoint)
     if profile is not None:
         want = profile if isinstance(profile, Profile) else get_profile(profile)
         from gan_core.config import check_same_architecture
 
         check_same_architecture(ckpt["profile"], want, f"{checkpoint}")
-    return Model(ckpt["profile"], ckpt=ckpt, device=device, precision=precision, name=name)
+    model = Model(ckpt["profile"], ckpt=ckpt, device=device, precision=precision, name=name)
+    model.default_seeds = seeds
+    return model
+
+
+def _entry_seeds(entry: ModelEntry) -> tuple[int, ...]:
+    """The registry's showcase seeds for a model (the app's first endpoints and operands), checked."""
+    seeds = entry.extra.get("seeds", [])
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and 0 <= s < 2**31 for s in seeds):
+        raise BadCheckpointError(f"{REGISTRY}: model {entry.name!r} has malformed \"seeds\" (want a list of "
+                                 "non-negative integers)")
+    return tuple(seeds)

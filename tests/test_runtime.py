@@ -101,6 +101,19 @@ def test_registry(tmp_path, ckpt):
         list_models(reg)
 
 
+def test_registry_seeds_become_the_models_showcase_seeds(tmp_path, ckpt, monkeypatch):
+    reg = ckpt.parent / "models.json"  # beside the checkpoint, which the registry names
+    monkeypatch.setattr("gan_core.runtime.REGISTRY", reg)
+    monkeypatch.setattr("gan_core.runtime.list_models", lambda registry=reg: list_models(registry))
+    entry = '{"default": "a", "models": [{"name": "a", "checkpoint": "%s", "seeds": %s}]}'
+    reg.write_text(entry % (ckpt.name, "[7, 3]"))
+    assert load_model().default_seeds == (7, 3)
+    assert load_model(ckpt).default_seeds == ()  # a plain checkpoint has none
+    reg.write_text(entry % (ckpt.name, '[7, "x"]'))
+    with pytest.raises(BadCheckpointError, match="seeds"):
+        load_model("a")
+
+
 def test_project_through_runtime():
     m = load_model(profile="tiny16")
     target = np.zeros((16, 16, 16), np.uint8)

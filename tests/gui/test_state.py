@@ -22,6 +22,13 @@ def test_new_session_fills_every_slot_from_seeds(state, tiny_model):
     np.testing.assert_allclose(state.current_z(), slerp(state.slot("A").z, state.slot("B").z, 0.5), atol=1e-6)
 
 
+def test_a_models_showcase_seeds_fill_the_first_slots(fresh_model):
+    fresh_model.default_seeds = (11, 4)
+    st = SessionState(fresh_model)
+    assert [st.slot(n).seed for n in SLOTS] == [11, 4] + list(range(2, len(SLOTS)))
+    np.testing.assert_array_equal(st.slot("A").z, fresh_model.sample_z(1, seed=11)[0])
+
+
 def test_changes_emit_field_names_and_undo_redo_restores_them(state):
     seen = []
     state.changed.connect(seen.append)
