@@ -170,10 +170,13 @@ def atomic_h5(path: str | Path) -> Iterator["h5py.File"]:
 
 
 class GuardedH5:
-    """An HDF5 file written in place (a resumable cache) through a :class:`_WriteGuard`, as :func:`atomic_h5`
-    writes: HDF5 never sees a failed write (it cannot survive one), and :meth:`flush` / :meth:`close` raise it
-    as one BadFileError. Nothing is written after the first failure, so whatever a flush completed before it
-    stays on disk as it was.
+    """An HDF5 file updated in place (a resumable cache) that a failed write cannot corrupt.
+
+    Writes go through a guard, as :func:`atomic_h5`'s do: HDF5 never sees a failed write (it cannot survive
+    one) and nothing is written after the first failure. :meth:`commit` flushes and marks a consistent state;
+    after a failed write, :meth:`close` rolls the file back to the last commit (the old bytes of every write
+    into the committed part are kept until the next commit; anything past it is cut off) and raises one
+    BadFileError. ``intact`` is False only if that rollback failed too (delete the file then).
 
     ``mode`` "w" creates (or truncates) the file, "r+" opens an existing one; ``h5`` is the h5py.File.
     """
@@ -182,8 +185,9 @@ class GuardedH5:
         import h5py
 
         self.path = Path(path)
+        self.intact = True
         try:
-            self._raw = _WriteGuard(self.path, "w+b" if mode == "w" else "r+b")
+            self._raw = _UndoGuard(self.path, "w+b" if mode == "w" else "r+b")
         except OSError as e:  # a read-only directory, no permission, no such directory
             raise BadFileError(f"{self.path}: cannot write ({_os_reason(e)})") from None
         try:
@@ -193,26 +197,35 @@ class GuardedH5:
             raise
 
     @property
-    def failed(self) -> bool:
-        """Whether a write has failed since the file was opened."""
-        return self._raw.error is not None
+    def error(self) -> BadFileError | None:
+        """The first failed write since the file was opened, as the BadFileError to show; None if none."""
+        e = self._raw.error
+        return None if e is None else BadFileError(f"{self.path}: cannot write ({_os_reason(e)})")
 
     def check(self) -> None:
-        """BadFileError if a write has failed since the file was opened."""
-        if self.failed:
-            raise BadFileError(f"{self.path}: cannot write ({_os_reason(self._raw.error)})")
+        """Raise :attr:`error` if a write has failed."""
+        if self._raw.error is not None:
+            raise self.error  # type: ignore[misc]
 
-    def flush(self) -> None:
-        """Hand what HDF5 holds back to the file, then :meth:`check`: after this, what was written is on disk."""
+    def commit(self) -> None:
+        """Flush everything HDF5 holds back and mark the file consistent; BadFileError if a write failed."""
         self.h5.flush()
         self.check()
+        self._raw.commit()
 
     def close(self) -> None:
-        """Close the file (safe after a failed write), then :meth:`check`."""
+        """Close the file, rolled back to the last commit if a write failed (then BadFileError)."""
+        if self._raw.closed:
+            return self.check()
         try:
             if self.h5.id.valid:
                 self.h5.close()
         finally:
+            if self._raw.error is not None:
+                try:
+                    self._raw.rollback()
+                except OSError:
+                    self.intact = False
             self._raw.close()
         self.check()
 
@@ -271,6 +284,51 @@ class _WriteGuard(io.RawIOBase):
             except OSError as e:
                 self.error = self.error or e
         super().close()
+
+
+class _UndoGuard(_WriteGuard):
+    """A _WriteGuard that can roll its file back to the last :meth:`commit`."""
+
+    def __init__(self, path: Path, mode: str) -> None:
+        super().__init__(path, mode)
+        self._committed = os.fstat(self._f.fileno()).st_size
+        self._undo: list[tuple[int, bytes]] = []  # (offset, bytes there at the last commit)
+
+    def _keep(self, start: int, end: int) -> None:
+        end = min(end, self._committed)
+        if start < end:
+            self._undo.append((start, os.pread(self._f.fileno(), end - start, start)))
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
+        if self.error is None:
+            try:
+                self._keep(self._f.tell(), self._f.tell() + len(memoryview(data).cast("B")))
+            except OSError as e:
+                self.error = e
+        return super().write(data)
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.error is not None:  # HDF5 closing after a failed write: leave the file to the rollback
+            return self._f.tell() if size is None else size
+        new_size = self._f.tell() if size is None else size
+        try:
+            self._keep(new_size, self._committed)
+        except OSError as e:
+            self.error = e
+            return new_size
+        return super().truncate(size)
+
+    def commit(self) -> None:
+        self._undo.clear()
+        self._committed = os.fstat(self._f.fileno()).st_size
+
+    def rollback(self) -> None:
+        """Put back the bytes of the last commit (overwriting in place needs no new space) and cut the rest."""
+        fd = self._f.fileno()
+        for offset, old in reversed(self._undo):
+            os.pwrite(fd, old, offset)
+        os.ftruncate(fd, self._committed)
+        self._undo.clear()
 
 
 def atomic_write(path: str | Path, writer_fn: Callable[[Path], object]) -> Path:

@@ -380,6 +380,10 @@ class VaeTrainer(EpochTrainer):
         """Mean step losses, and posterior-mean reconstructions of held-out and training shapes."""
         held = self.evaluate(self.eval_pos)
         fit = self.evaluate(self.fit_pos)
+        # Weights can blow up yet stay finite (an lr far too high): then the model's outputs are not, and the
+        # epoch's checkpoint must not replace the last good one.
+        self._check_finite({f"{part}_{k}": v for part, r in (("heldout", held), ("train", fit))
+                            for k, v in r.items() if k in ("recon", "kl")})
         rec: dict[str, Any] = {
             "kl": mean_of(steps, "kl"), "kl_total": mean_of(steps, "kl_total"), "recon": mean_of(steps, "recon"),
             "sse": mean_of(steps, "sse"), "loss_e": mean_of(steps, "loss_e"), "train_batch_iou": mean_of(steps, "iou"),

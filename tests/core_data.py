@@ -1,8 +1,14 @@
-"""Tiny synthetic voxel sets for core tests (no file from ../shared is ever read by tests)."""
+"""Tiny synthetic voxel sets and render caches for core tests (no file from ../shared is ever read by tests)."""
 
 from pathlib import Path
 
+import h5py
 import numpy as np
+
+from gan_core.data.render import FORMAT_VERSION, SMOOTH_ITERATIONS
+from gan_core.io_utils import file_sha256
+
+TINY16_IMAGE_SIZE = 64
 
 
 def boxes_npz(path: Path, n: int = 24, r: int = 16, seed: int = 0) -> Path:
@@ -19,3 +25,28 @@ def boxes_npz(path: Path, n: int = 24, r: int = 16, seed: int = 0) -> Path:
         vox[i, x0:x0 + sx, y0:y0 + sy, 1:1 + sz] = 1
     np.savez(path, voxels=vox, labels=labels.astype(np.int64), classes=np.array(["slab", "column"]))
     return path
+
+
+def fake_renders(data: Path, out: Path, views: int = 2, size: int = TINY16_IMAGE_SIZE, seed: int = 0) -> Path:
+    """A complete render cache of ``data`` whose images are coloured silhouettes of each grid (side views, axis 2
+    up): VAE-GAN training data without an off-screen renderer."""
+    with np.load(data) as f:
+        vox, labels, classes = f["voxels"], f["labels"], [str(c) for c in f["classes"]]
+    n, r = len(vox), vox.shape[1]
+    images = np.full((n, views, size, size, 3), 255, np.uint8)
+    rep = size // r
+    for i in range(n):
+        for v in range(views):
+            sil = vox[i].max(axis=v % 2)[:, ::-1].T  # (R, R): a side view, axis 2 up
+            images[i, v][np.kron(sil, np.ones((rep, rep), np.uint8)) > 0] = (40 + 60 * v, 90, 160)
+    with h5py.File(out, "w") as h5:
+        h5.create_dataset("images", data=images, chunks=(1, views, size, size, 3))
+        h5["azimuth"] = np.zeros((n, views), np.float32)
+        h5["elevation"] = np.zeros((n, views), np.float32)
+        h5["shape_index"] = np.arange(n, dtype=np.int64)
+        h5["labels"] = labels
+        h5.create_dataset("classes", data=classes, dtype=h5py.string_dtype("utf-8"))
+        h5["done"] = np.ones(n, np.uint8)
+        h5.attrs.update(data_sha256=file_sha256(data), views=views, size=size, seed=seed,
+                        smooth_iterations=SMOOTH_ITERATIONS, complete=True, gan3d_renders=FORMAT_VERSION)
+    return out

@@ -3,7 +3,8 @@
 * :func:`file_size_limit`: a real write failure. RLIMIT_FSIZE makes every write past ``nbytes`` fail with
   EFBIG inside the C/C++ writers themselves (torch's zip writer, HDF5, VTK, numpy), the same code path as a
   full disk (ENOSPC), which cannot be made without mounting a small file system.
-* :func:`enospc`: the simulated full disk: a function that raises ``OSError(ENOSPC)``.
+* :func:`enospc`: the simulated full disk: a function that raises ``OSError(ENOSPC)``; :class:`FillingDisk`
+  makes a module's files refuse writes past a byte budget (a disk filling up during a long write).
 * :func:`read_only_dir`: a directory this process cannot write to. Tests run as root, where chmod 0o500
   does not stop writes; then /sys/fs or /proc/self (kernel file systems that refuse new files) stand in.
 * :func:`stray_temps`: files :func:`gan_core.io_utils.atomic_path` left behind.
@@ -39,6 +40,41 @@ def file_size_limit(nbytes: int) -> Iterator[None]:
 
 def enospc(*args: object, **kwargs: object) -> None:
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+class FillingDisk:
+    """``open`` for a module under test whose files fail with ENOSPC once ``budget`` bytes in all have been
+    written to them: a disk filling up. Install with ``monkeypatch.setattr(module, "open", disk.open,
+    raising=False)``; ``full`` says whether a write was refused."""
+
+    def __init__(self, budget: int) -> None:
+        self.left = budget
+        self.full = False
+
+    def open(self, path, mode="r", buffering=-1, **kw):  # type: ignore[no-untyped-def]
+        return _FillingFile(open(path, mode, buffering, **kw), self)
+
+
+class _FillingFile:
+    def __init__(self, f, disk: FillingDisk) -> None:  # type: ignore[no-untyped-def]
+        self._f, self._disk = f, disk
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def]
+        n = len(memoryview(data).cast("B"))
+        if n > self._disk.left:
+            self._disk.full = True
+            enospc()
+        self._disk.left -= n
+        return self._f.write(data)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._f, name)
+
+    def __enter__(self) -> _FillingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
 
 
 def read_only_dir(tmp_path: Path) -> Path:

@@ -1,12 +1,11 @@
 """3D-VAE-GAN training: the objective's terms learn, the held-out split stays out and is stored, --from-gan and
 --freeze-generator do what they say, resume is exact, and the command's errors are one line.
 
-The render cache here is a stand-in written directly (silhouettes of the boxes from above and the side), so
-these tests need no off-screen renderer and take seconds."""
+The render cache here is a stand-in written directly (tests.core_data.fake_renders: silhouettes of the boxes),
+so these tests need no off-screen renderer and take seconds."""
 
 import json
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -14,37 +13,11 @@ import torch
 from gan_core.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.cli import main
 from gan_core.config import get_profile
-from gan_core.data.render import FORMAT_VERSION, SMOOTH_ITERATIONS, file_sha256
 from gan_core.errors import BadInputError, ProfileMismatchError
+from gan_core.io_utils import file_sha256
 from gan_core.models import Discriminator, Generator
 from gan_core.vae_train import VaeTrainConfig, VaeTrainer, holdout_split
-from tests.core_data import boxes_npz
-
-S = 64  # tiny16's image_size
-
-
-def fake_renders(data, out, views=2, size=S, seed=0):
-    """A complete render cache of ``data`` whose images are coloured silhouettes of each grid."""
-    with np.load(data) as f:
-        vox, labels, classes = f["voxels"], f["labels"], [str(c) for c in f["classes"]]
-    n, r = len(vox), vox.shape[1]
-    images = np.full((n, views, size, size, 3), 255, np.uint8)
-    rep = size // r
-    for i in range(n):
-        for v in range(views):
-            sil = vox[i].max(axis=v % 2)[:, ::-1].T  # (R, R): a side view, axis 2 up
-            images[i, v][np.kron(sil, np.ones((rep, rep), np.uint8)) > 0] = (40 + 60 * v, 90, 160)
-    with h5py.File(out, "w") as h5:
-        h5.create_dataset("images", data=images, chunks=(1, views, size, size, 3))
-        h5["azimuth"] = np.zeros((n, views), np.float32)
-        h5["elevation"] = np.zeros((n, views), np.float32)
-        h5["shape_index"] = np.arange(n, dtype=np.int64)
-        h5["labels"] = labels
-        h5.create_dataset("classes", data=classes, dtype=h5py.string_dtype("utf-8"))
-        h5["done"] = np.ones(n, np.uint8)
-        h5.attrs.update(data_sha256=file_sha256(data), views=views, size=size, seed=seed,
-                        smooth_iterations=SMOOTH_ITERATIONS, complete=True, gan3d_renders=FORMAT_VERSION)
-    return out
+from tests.core_data import boxes_npz, fake_renders
 
 
 @pytest.fixture(autouse=True)

@@ -10,11 +10,15 @@ Layout:
 
 A run writes ``OUT.partial.h5`` and renames it to ``OUT`` when every shape is done; a killed run resumes
 from the partial file, skipping the shapes already rendered. View parameters depend only on (seed, row), so
-a resumed file equals an uninterrupted one.
+a resumed file equals an uninterrupted one. A shape is marked done only after its images are on disk, and the
+partial file is written through :class:`gan_core.io_utils.GuardedH5`, so a full disk is one BadFileError
+(never an HDF5 crash) and rolls the file back to its last commit: the next run resumes from the shapes done
+by then.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -26,13 +30,14 @@ import numpy as np
 
 from gan_core.data.render_scene import SMOOTH_ITERATIONS, shape_rng
 from gan_core.errors import BadFileError, BadInputError
-from gan_core.io_utils import file_sha256
+from gan_core.io_utils import GuardedH5, file_sha256
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FORMAT_VERSION", "RenderSet", "RenderStats", "render_dataset"]
 
 FORMAT_VERSION = 1
+COMMIT_SECONDS = 2.0  # rendered shapes are marked done on disk this often: a kill loses at most this much work
 
 
 @dataclass
@@ -103,13 +108,16 @@ def render_dataset(
             progress(n, n)
         return RenderStats(out, n, views, 0, time.perf_counter() - t0)
     part = _partial_path(out)
-    h5 = _open_partial(part, want, rows, np.asarray(ds.labels)[pos], ds.class_names, views, size)
-    rendered = 0
+    cache = _open_partial(part, want, rows, np.asarray(ds.labels)[pos], ds.class_names, views, size)
+    h5 = cache.h5
+    rendered, pending = 0, []
+    done = np.zeros(n, bool)
     try:
         done = h5["done"][()].astype(bool)
         if progress:
             progress(int(done.sum()), n)
         renderer = Renderer(size, smooth_iterations=smooth_iterations)
+        last_commit = time.monotonic()
         try:
             for i in np.flatnonzero(~done):
                 grid = ds.read([pos[i]])[0]  # (R, R, R) as stored
@@ -117,65 +125,102 @@ def render_dataset(
                 h5["images"][i] = imgs
                 h5["azimuth"][i] = az
                 h5["elevation"][i] = el
-                h5["done"][i] = 1
                 rendered += 1
                 done[i] = True
-                if rendered % 50 == 0:
-                    h5.flush()
+                pending.append(int(i))
+                if time.monotonic() - last_commit > COMMIT_SECONDS:
+                    _commit(cache, pending)
+                    last_commit = time.monotonic()
                 if progress:
                     progress(int(done.sum()), n)
+        except BaseException:
+            with contextlib.suppress(BadFileError):  # keep what was rendered before a stop (Ctrl-C, an error)
+                _commit(cache, pending)
+            raise
         finally:
             renderer.close()
+        _commit(cache, pending)
         h5.attrs["complete"] = True
-        h5.close()
-        h5 = None
-        os.replace(part, out)  # same directory: an atomic rename
+        cache.close()
+    except (BadFileError, OSError):
+        e = cache.error
+        if e is None:
+            raise
+        with contextlib.suppress(BadFileError):
+            cache.close()  # rolled back to its last commit: the shapes marked done there are kept
+        if not cache.intact:
+            part.unlink(missing_ok=True)
+            raise BadFileError(f"{e}; nothing could be kept: free space and run again") from None
+        raise BadFileError(f"{e}; {int(done.sum()) - len(pending)} of {n} shapes are kept there: free space and "
+                           "run again to resume") from None
     finally:
-        if h5 is not None:
-            h5.flush()
-            h5.close()
+        with contextlib.suppress(BadFileError):
+            cache.close()
+    try:
+        os.replace(part, out)  # same directory: an atomic rename
+    except OSError as e:
+        raise BadFileError(f"{out}: cannot write ({e.strerror or e}); the finished cache is {part}") from None
     stats = RenderStats(out, n, views, rendered, time.perf_counter() - t0)
     log.info("rendered %d shapes x %d views in %.1f s (%.1f renders/s)", rendered, views, stats.seconds,
              stats.renders_per_s)
     return stats
 
 
+def _commit(cache: GuardedH5, pending: list[int]) -> None:
+    """Mark rendered shapes done on disk: their images are committed first, then the flags, so a shape is never
+    marked done without its images (a failed write rolls the file back to the last commit)."""
+    if not pending:
+        return
+    cache.commit()
+    cache.h5["done"][sorted(pending)] = 1
+    cache.commit()
+    pending.clear()
+
+
 def _open_partial(part: Path, want: dict[str, Any], rows: np.ndarray, labels: np.ndarray, class_names: list[str],
-                  views: int, size: int):
+                  views: int, size: int) -> GuardedH5:
     """Open a partial cache to continue, or create a fresh one (a partial one made otherwise is replaced)."""
     import h5py
 
     if part.exists():
         try:
-            h5 = h5py.File(part, "r+")
+            cache = GuardedH5(part, "r+")
+            h5 = cache.h5
             same = all(h5.attrs.get(k) == v for k, v in want.items()) and np.array_equal(h5["shape_index"][()], rows)
             if same and "done" in h5:
                 log.info("resuming %s: %d of %d shapes done", part, int(h5["done"][()].sum()), len(rows))
-                return h5
-            h5.close()
+                return cache
+            cache.close()
             log.warning("%s was made with other data or settings; starting it again", part)
-        except (OSError, KeyError) as e:
+        except (OSError, KeyError, ValueError) as e:
             log.warning("%s is unreadable (%s); starting it again", part, e)
         part.unlink()
     try:
         part.parent.mkdir(parents=True, exist_ok=True)
-        h5 = h5py.File(part, "w")
     except OSError as e:
-        raise BadFileError(f"{part}: cannot write ({e})") from None
-    n = len(rows)
-    h5.create_dataset("images", shape=(n, views, size, size, 3), dtype=np.uint8,
-                      chunks=(1, views, size, size, 3), compression="lzf")
-    h5.create_dataset("azimuth", shape=(n, views), dtype=np.float32)
-    h5.create_dataset("elevation", shape=(n, views), dtype=np.float32)
-    h5.create_dataset("shape_index", data=rows)
-    h5.create_dataset("labels", data=np.asarray(labels, np.int64))
-    h5.create_dataset("classes", data=list(class_names), dtype=h5py.string_dtype("utf-8"))
-    h5.create_dataset("done", shape=(n,), dtype=np.uint8, fillvalue=0)
-    for k, v in want.items():
-        h5.attrs[k] = v
-    h5.attrs["complete"] = False
-    h5.attrs["gan3d_renders"] = FORMAT_VERSION
-    return h5
+        raise BadFileError(f"{part}: cannot write ({e.strerror or e})") from None
+    cache = GuardedH5(part, "w")
+    try:
+        h5, n = cache.h5, len(rows)
+        h5.create_dataset("images", shape=(n, views, size, size, 3), dtype=np.uint8,
+                          chunks=(1, views, size, size, 3), compression="lzf")
+        h5.create_dataset("azimuth", shape=(n, views), dtype=np.float32)
+        h5.create_dataset("elevation", shape=(n, views), dtype=np.float32)
+        h5.create_dataset("shape_index", data=rows)
+        h5.create_dataset("labels", data=np.asarray(labels, np.int64))
+        h5.create_dataset("classes", data=list(class_names), dtype=h5py.string_dtype("utf-8"))
+        h5.create_dataset("done", shape=(n,), dtype=np.uint8, fillvalue=0)
+        for k, v in want.items():
+            h5.attrs[k] = v
+        h5.attrs["complete"] = False
+        h5.attrs["gan3d_renders"] = FORMAT_VERSION
+        cache.commit()
+    except BaseException:  # nothing worth keeping: leave no half-made file
+        with contextlib.suppress(BadFileError):
+            cache.close()
+        part.unlink(missing_ok=True)
+        raise
+    return cache
 
 
 class RenderSet:
