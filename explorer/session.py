@@ -58,6 +58,8 @@ def save_session(state: SessionState, path: str | Path) -> Path:
     hist = snap["history"]
     if hist:
         arrays["history"] = np.stack([h.z for h in hist])
+    if snap["keys"]:
+        arrays["keys"] = np.stack([k.z for k in snap["keys"]])
     model = state.model
     doc = {
         "format": FORMAT, "version": VERSION,
@@ -67,6 +69,7 @@ def save_session(state: SessionState, path: str | Path) -> Path:
         "t": snap["t"], "mode": snap["mode"], "weights": list(snap["weights"]), "level": snap["level"],
         "display": snap["display"], "linked": snap["linked"], "latents": latents,
         "history": [{"label": h.label, "seed": h.seed} for h in hist],
+        "keys": [{"label": k.label} for k in snap["keys"]],
     }
     # both halves are written before either replaces its old file, so a failed write (full disk) leaves the
     # previous session whole rather than a new .npz beside an old .json
@@ -113,6 +116,8 @@ def load_session(path: str | Path) -> SessionFile:
             values[key] = Latent.of(z, str(meta["label"]), _seed(meta.get("seed")), _text(meta.get("image")))
         hz = arrays.get("history", np.zeros((0, 1), np.float32))
         values["history"] = [Latent.of(hz[i], str(h["label"]), _seed(h.get("seed"))) for i, h in enumerate(doc["history"])]
+        kz = arrays.get("keys", np.zeros((0, 1), np.float32))  # keyframes between A and B (none before they existed)
+        values["keys"] = tuple(Latent.of(kz[i], str(k["label"])) for i, k in enumerate(doc.get("keys", [])))
         model = doc.get("model") or {}
         paths = {"checkpoint": _text(model.get("checkpoint")), "model_name": _text(model.get("name")),
                  "bank": _text(doc.get("bank"))}

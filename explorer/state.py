@@ -9,7 +9,9 @@ Fields (names used in ``changed``):
 
 * ``slot:A`` ``slot:B``: the interpolation endpoints; ``slot:a`` ``slot:b`` ``slot:c``: the arithmetic
   operands (z_a - z_b + z_c). Each is a :class:`Latent` (z, a label, the seed it came from if any).
-* ``t``, ``mode``: position on the A -> B path and "lerp" / "slerp".
+* ``keys``: keyframes between A and B (a tuple of :class:`Latent`): the path runs A -> keys -> B, keyframe j
+  of K at t = j / (K - 1).
+* ``t``, ``mode``: position on the path and "slerp" / "lerp" (per segment) or "spline" (smooth through all).
 * ``weights``: the three arithmetic weights.
 * ``current``: an explicit current shape (a retrieved or reconstructed one), or None, meaning the current
   shape is the point at ``t`` on the A -> B path.
@@ -29,18 +31,18 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtGui import QUndoCommand, QUndoStack
 
 from gan_core.errors import BadInputError
-from gan_core.latent import arithmetic, interpolate
+from gan_core.latent import along_keyframes, arithmetic, interpolate
 
 log = logging.getLogger(__name__)
 
 ENDPOINTS = ("A", "B")
 OPERANDS = ("a", "b", "c")
 SLOTS = ENDPOINTS + OPERANDS
-MODES = ("slerp", "lerp")
+MODES = ("slerp", "lerp", "spline")
 DISPLAYS = ("mesh", "voxels")
 HISTORY_SIZE = 30
 MAX_SEED = 2**31 - 1  # seeds the slot editors (a QSpinBox) can show
-PATH_FIELDS = frozenset({"slot:A", "slot:B", "t", "mode", "current"})
+PATH_FIELDS = frozenset({"slot:A", "slot:B", "keys", "t", "mode", "current"})
 ARITH_FIELDS = frozenset({"slot:a", "slot:b", "slot:c", "weights"})
 LOOK_FIELDS = frozenset({"level", "display"})
 
@@ -114,7 +116,7 @@ class SessionState(QObject):
         self.undo_stack = QUndoStack(self)
         self._merge_token = 0
         self._values: dict[str, Any] = {
-            **{f"slot:{s}": None for s in SLOTS}, "t": 0.5, "mode": "slerp", "weights": (1.0, 1.0, 1.0),
+            **{f"slot:{s}": None for s in SLOTS}, "keys": (), "t": 0.5, "mode": "slerp", "weights": (1.0, 1.0, 1.0),
             "current": None, "reconstruction": None, "level": 0.5, "display": "mesh", "linked": True,
         }
         self.history: list[Latent] = []
@@ -130,6 +132,15 @@ class SessionState(QObject):
 
     def slot(self, name: str) -> Latent | None:
         return self._values[f"slot:{name}"]
+
+    @property
+    def keys(self) -> tuple[Latent, ...]:
+        """The keyframes between A and B."""
+        return self._values["keys"]
+
+    def key_t(self, i: int) -> float:
+        """Where keyframe ``i`` (0 = A, len(keys) + 1 = B) sits on the path."""
+        return i / (len(self.keys) + 1)
 
     @property
     def t(self) -> float:
@@ -169,11 +180,13 @@ class SessionState(QObject):
         return None if self.model is None else int(self.model.profile.z_dim)
 
     def path_z(self, t: float | np.ndarray) -> np.ndarray | None:
-        """z at ``t`` (scalar or (T,)) on the A -> B path, or None while an endpoint is empty."""
+        """z at ``t`` (scalar or (T,)) on the path A -> keys -> B, or None while an endpoint is empty."""
         a, b = self.slot("A"), self.slot("B")
         if a is None or b is None:
             return None
-        return interpolate(a.z, b.z, t, self.mode)
+        if not self.keys and self.mode != "spline":
+            return interpolate(a.z, b.z, t, self.mode)
+        return along_keyframes([a.z, *(k.z for k in self.keys), b.z], t, self.mode)
 
     def current_z(self) -> np.ndarray | None:
         """The z of the shape in the centre view (z_dim,)."""
@@ -251,14 +264,52 @@ class SessionState(QObject):
             raise BadInputError(f"arithmetic weights must be three finite numbers, got {weights}")
         self._push({"weights": w}, "Change arithmetic weights", merge_id=2)
 
-    def set_current(self, z: np.ndarray | None, label: str = "") -> None:
-        """Show ``z`` in the centre view (None: back to the point at t on the path)."""
+    def set_current(self, z: np.ndarray | None, label: str = "", *, merge: bool = False) -> None:
+        """Show ``z`` in the centre view (None: back to the point at t on the path). With ``merge`` (a slider
+        drag) moves between two :meth:`break_merge` calls are one undo step and stay out of the history."""
         if z is None:
             self._push({"current": None}, "Follow the A \u2192 B path")
             return
         lat = Latent.of(self._check(z, "current shape"), label or "shape")
-        self._push({"current": lat}, f"Show {lat.label}")
-        self.remember(lat)
+        self._push({"current": lat}, f"Show {lat.label}", merge_id=4 if merge else -1)
+        if not merge:
+            self.remember(lat)
+
+    def insert_key(self, i: int, z: np.ndarray, label: str = "") -> None:
+        """Make ``z`` keyframe ``i`` of the path (1 .. len(keys) + 1: after A, before B)."""
+        if not 1 <= i <= len(self.keys) + 1:
+            raise BadInputError(f"a keyframe goes between A and B: position 1 to {len(self.keys) + 1}, got {i}")
+        lat = Latent.of(self._check(z, "keyframe"), label or "keyframe")
+        keys = list(self.keys)
+        keys.insert(i - 1, lat)
+        self._push({"keys": tuple(keys)}, f"Add keyframe {lat.label}")
+
+    def remove_key(self, i: int) -> None:
+        """Drop keyframe ``i`` (1 .. len(keys)); the path closes over it."""
+        self._key_index(i)
+        self._push({"keys": self.keys[:i - 1] + self.keys[i:]}, f"Remove keyframe {i}")
+
+    def clear_keys(self) -> None:
+        """Back to the two-point path A -> B (one undo step)."""
+        self._push({"keys": ()}, "Remove every keyframe")
+
+    def replace_key(self, i: int, z: np.ndarray, label: str = "") -> None:
+        """Put ``z`` in place of keyframe ``i`` (1 .. len(keys))."""
+        self._key_index(i)
+        lat = Latent.of(self._check(z, "keyframe"), label or "keyframe")
+        self._push({"keys": self.keys[:i - 1] + (lat,) + self.keys[i:]}, f"Replace keyframe {i} by {lat.label}")
+
+    def move_key(self, i: int, to: int) -> None:
+        """Move keyframe ``i`` to position ``to`` (both 1 .. len(keys))."""
+        self._key_index(i)
+        self._key_index(to)
+        keys = list(self.keys)
+        keys.insert(to - 1, keys.pop(i - 1))
+        self._push({"keys": tuple(keys)}, f"Move keyframe {i} to {to}")
+
+    def _key_index(self, i: int) -> None:
+        if not 1 <= i <= len(self.keys):
+            raise BadInputError(f"no keyframe {i}: the path has {len(self.keys)} between A and B")
 
     def set_reconstruction(self, z: np.ndarray, image: str, label: str = "") -> None:
         lat = Latent.of(self._check(z, "reconstruction"), label or f"image {image}", image=image)
@@ -299,7 +350,7 @@ class SessionState(QObject):
         if model is not None and old_dim != self.z_dim:
             self.undo_stack.clear()
             self.history = []
-            values: dict[str, Any] = {"current": None, "reconstruction": None}
+            values: dict[str, Any] = {"current": None, "reconstruction": None, "keys": ()}
             showcase = tuple(getattr(model, "default_seeds", ()))  # seeds the registry picked for this model
             for i, s in enumerate(SLOTS):
                 old = self.slot(s)
@@ -322,7 +373,7 @@ class SessionState(QObject):
         """Replace the session (after :mod:`explorer.session` validated it); clears undo history."""
         vals = dict(values)
         history = vals.pop("history", [])
-        for k, v in [*vals.items(), *(("history", h) for h in history)]:
+        for k, v in [*vals.items(), *(("history", h) for h in history), *(("keys", x) for x in vals.get("keys", ()))]:
             if isinstance(v, Latent):
                 self._check(v.z, k)  # before anything changes: a bad session leaves the state as it was
         self.undo_stack.clear()

@@ -15,6 +15,7 @@ from superqt.utils import QSignalThrottler
 
 from explorer.context import AppContext, ShapeChannel
 from explorer.panels.export import SequenceExport
+from explorer.panels.keyframes import KeyframeStrip
 from explorer.panels.slot import SlotEditor
 from explorer.state import PATH_FIELDS
 from explorer.viewport import make_view
@@ -56,8 +57,9 @@ class InterpolatePanel(QWidget):
         self.spin.setDecimals(3)
         self.spin.setSingleStep(0.001)
         self.mode = describe(QComboBox(), "Interpolation mode",
-                             "slerp keeps the norm of z (crisper middle shapes); lerp is a straight line")
-        self.mode.addItems(["slerp", "lerp"])
+                             "slerp keeps the norm of z (crisper middle shapes); lerp is a straight line; spline "
+                             "is one smooth curve through every keyframe")
+        self.mode.addItems(["slerp", "lerp", "spline"])
         self.play = describe(QPushButton("\u25b6 Play"), "Play animation", "Animate t from A to B (Ctrl+P)")
         self.play.setCheckable(True)
         self.loop = describe(QCheckBox("Loop"), "Loop animation", "Bounce back and forth instead of stopping at B")
@@ -91,7 +93,7 @@ class InterpolatePanel(QWidget):
         self.frames = [Thumb(f"Frame {i + 1} of the path", 92, fit=0.62, largest=True) for i in range(FRAMES)]
         for i, th in enumerate(self.frames):
             th.clicked.connect(lambda _c=False, i=i: self._jump(i))
-        self.film = ShapeChannel(ctx, "filmstrip", self, self.path_zs, frozenset({"slot:A", "slot:B", "mode"}),
+        self.film = ShapeChannel(ctx, "filmstrip", self, self.path_zs, frozenset({"slot:A", "slot:B", "keys", "mode"}),
                                  display="none", link_camera=False)
 
         top = QSplitter(Qt.Orientation.Horizontal)
@@ -106,7 +108,8 @@ class InterpolatePanel(QWidget):
         controls = hbox(QLabel("A"), self.slider, QLabel("B"), QLabel("t"), self.spin, self.mode, self.play,
                         self.loop, self.export, spacing=8)
         film = hbox(1, *self.frames, 1, spacing=2)
-        self.setLayout(vbox(top, controls, film, margins=6))
+        self.keyframes = KeyframeStrip(ctx, self.frames, lambda i: i / (FRAMES - 1))  # keys of a multi-shape path
+        self.setLayout(vbox(top, controls, film, self.keyframes, margins=6))
         top.setSizes([300, 600, 300])
         st.changed.connect(self._on_changed)
         self._sync()
