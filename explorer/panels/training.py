@@ -191,9 +191,10 @@ class TrainingPanel(QWidget):
         else:
             how = "crashed" if status == QProcess.ExitStatus.CrashExit else f"exited with code {code}"
             self.status.setText(f"<b style='color:#b91c1c'>Trainer {how}.</b> Its last messages are below.")
-            self.errors.setPlainText("\n".join(self.stderr) or "(no error output)")
+            last = self.stderr[-1] if self.stderr else f"no error output; last progress: {self.curves.summary()}"
+            self.errors.setPlainText("\n".join(self.stderr) or last)  # a killed trainer says nothing: show its log's end
             self.errors.setVisible(True)
-            self.ctx.notifier.error(f"training {how}: {self.stderr[-1] if self.stderr else 'no error output'}")
+            self.ctx.notifier.error(f"training {how}: {last}")
         self.poll_timer.stop()
         self._sync_buttons()
 
