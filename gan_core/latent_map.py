@@ -98,6 +98,10 @@ class LatentMap:
             raise BadInputError(f"map row {i} out of range (0..{len(self) - 1})")
         return ("bank", i) if i < self.n_bank else ("sample", i - self.n_bank)
 
+    def colours(self) -> list[str]:
+        """One colour (#rrggbb) per class, as the PNG draws them."""
+        return class_colours(len(self.class_names))
+
     def sample_thumbnail(self, j: int) -> np.ndarray:
         """The grid of sample ``j``, (32, 32, 32) uint8."""
         return np.unpackbits(self.sample_thumbnails[j], count=THUMB_RES**3).reshape((THUMB_RES,) * 3)
@@ -203,10 +207,16 @@ def load_or_build_map(model: Model, bank: FeatureBank, params: MapParams = MapPa
                       cache: str | Path | None = None, progress: Progress | None = None) -> LatentMap:
     """The cached map for (model, bank, params) from ``cache`` (default :func:`gan_core.io_utils.cache_dir`),
     or a new one built and cached. A damaged cache file is rebuilt; an unwritable cache only logs a warning."""
-    params.check()
-    path = Path(cache if cache is not None else cache_dir()) / f"map-{map_key(model, bank, params)}.npz"
+    path = map_cache_path(model, bank, params, cache)
     return load_or_make(path, LatentMap.load, lambda: build_map(model, bank, params, progress=progress),
                         LatentMap.save)
+
+
+def map_cache_path(model: Model, bank: FeatureBank, params: MapParams = MapParams(),
+                   cache: str | Path | None = None) -> Path:
+    """Where :func:`load_or_build_map` keeps the map of (model, bank, params)."""
+    params.check()
+    return Path(cache if cache is not None else cache_dir()) / f"map-{map_key(model, bank, params)}.npz"
 
 
 def place_shapes(lmap: LatentMap, bank: FeatureBank, model: Model, voxels: np.ndarray) -> np.ndarray:
@@ -275,5 +285,5 @@ def class_colours(n: int) -> list[str]:
             for i in range(n)]
 
 
-__all__ = ["LatentMap", "MapParams", "build_map", "class_colours", "load_or_build_map", "map_key", "place_shapes",
-           "render_png", "write_csv"]
+__all__ = ["LatentMap", "MapParams", "build_map", "class_colours", "load_or_build_map", "map_cache_path", "map_key",
+           "place_shapes", "render_png", "write_csv"]

@@ -291,3 +291,41 @@ def _entry_seeds(entry: ModelEntry) -> tuple[int, ...]:
         raise BadCheckpointError(f"{REGISTRY}: model {entry.name!r} has malformed \"seeds\" (want a list of "
                                  "non-negative integers)")
     return tuple(seeds)
+
+
+# -- latent map and semantic directions, for the app (the CLI calls gan_core.latent_map / directions) -------
+def latent_map(model: Model, bank: Any, *, build: bool = True, cache: str | Path | None = None,
+               progress: Callable[[int, int], None] | None = None, **params: Any) -> Any:
+    """The 2D map (gan_core.latent_map.LatentMap) of ``bank`` and samples of ``model``; ``params`` are MapParams
+    fields. Cached: instant when cached, a minute or two to build on a CPU; ``build=False`` gives None then."""
+    from gan_core.latent_map import MapParams, load_or_build_map, map_cache_path
+
+    p = MapParams(**params)
+    if not build and not map_cache_path(model, bank, p, cache).is_file():
+        return None
+    return load_or_build_map(model, bank, p, cache=cache, progress=progress)
+
+
+def place_on_map(lmap: Any, bank: Any, model: Model, voxels: np.ndarray) -> np.ndarray:
+    """Map positions (Q, 2) of grids (Q, R, R, R), by their nearest map points in D-feature space."""
+    from gan_core.latent_map import place_shapes
+
+    return place_shapes(lmap, bank, model, voxels)
+
+
+def semantic_directions(model: Model, bank: Any = None, *, cache: str | Path | None = None,
+                        progress: Callable[[int, int], None] | None = None, **params: Any) -> list[Any]:
+    """GANSpace directions (gan_core.directions.Direction) of ``model``, the first few named by what they do
+    to shapes when ``bank`` is given; ``params`` are PcaParams fields. Cached."""
+    from gan_core.directions import PcaParams, load_or_build_pca
+
+    return load_or_build_pca(model, bank, PcaParams(**params), cache=cache, progress=progress)
+
+
+def class_directions(model: Model, bank: Any, *, per_class: int = 6, steps: int = 20, cache: str | Path | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> Any:
+    """Class means of projected training shapes (gan_core.directions.ClassMeans; ``.direction("chair",
+    "sofa")``). Minutes on a CPU the first time; cached."""
+    from gan_core.directions import load_or_build_class_means
+
+    return load_or_build_class_means(model, bank, per_class=per_class, steps=steps, cache=cache, progress=progress)

@@ -145,3 +145,14 @@ def test_directions_are_cached(tmp_path, model, bank, monkeypatch):
     again = load_or_build_class_means(model, bank, per_class=1, steps=1, cache=tmp_path)
     np.testing.assert_array_equal(means.means, again.means)
     assert len(list(tmp_path.glob("directions-*.npz"))) == 3
+
+
+def test_runtime_gives_the_app_cached_directions(tmp_path, model, bank):
+    from dataclasses import asdict
+
+    from gan_core import runtime
+
+    dirs = runtime.semantic_directions(model, bank, cache=tmp_path, **asdict(PARAMS))
+    assert len(dirs) == PARAMS.n_components and dirs[0].name.startswith("PC1")
+    means = runtime.class_directions(model, bank, per_class=1, steps=0, cache=tmp_path)
+    assert means.direction("box", "table").kind == "class"

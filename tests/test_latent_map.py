@@ -160,3 +160,18 @@ def test_bad_parameters_and_a_foreign_bank(model, bank):
     other = load_model(profile="tiny16", device="cpu", precision="fp32")
     with pytest.raises(ProfileMismatchError):
         build_map(other, bank, PARAMS)
+
+
+def test_runtime_gives_the_app_cached_maps_and_placement(tmp_path, model, bank, shapes):
+    from dataclasses import asdict
+
+    from gan_core import runtime
+
+    kw = asdict(PARAMS)
+    assert runtime.latent_map(model, bank, build=False, cache=tmp_path, **kw) is None  # not built yet
+    built = runtime.latent_map(model, bank, cache=tmp_path, **kw)
+    again = runtime.latent_map(model, bank, build=False, cache=tmp_path, **kw)
+    np.testing.assert_array_equal(again.coords, built.coords)
+    xy = runtime.place_on_map(built, bank, model, shapes[0][:2])
+    np.testing.assert_allclose(xy, built.coords[:2], atol=1e-3 * np.ptp(built.coords))
+    assert built.colours() == class_colours(5)

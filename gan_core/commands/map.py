@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from gan_core.errors import BadInputError
     from gan_core.latent import keyframe_path
     from gan_core.latent_map import (
-        MapParams, build_map, load_or_build_map, map_key, place_shapes, render_png, write_csv,
+        MapParams, build_map, load_or_build_map, map_cache_path, place_shapes, render_png, write_csv,
     )
 
     if not (args.out or args.csv or args.npz):
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError("--path needs at least two shapes")
     bank = load_bank_from_args(args, model)
     cache = cache_from_args(args)
-    cached = cache is not None and (cache / f"map-{map_key(model, bank, params)}.npz").is_file()
+    cached = cache is not None and map_cache_path(model, bank, params, cache).is_file()
     t0 = time.perf_counter()
     report = progress_callback("mapping", "batch")
     lmap = (build_map(model, bank, params, progress=report) if cache is None
