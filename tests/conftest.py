@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -23,6 +24,18 @@ def synthetic_set() -> tuple[np.ndarray, np.ndarray, list[str]]:
 def synthetic_npz(tmp_path: Path, synthetic_set: tuple[np.ndarray, np.ndarray, list[str]]) -> Path:
     """The synthetic set written as an npz set in the documented layout."""
     return save_npz(tmp_path / "synthetic16.npz", *synthetic_set)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread for the test: on a loaded 2-core machine two threads spin against each other (10x
+    slower). Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

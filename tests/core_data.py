@@ -50,3 +50,21 @@ def fake_renders(data: Path, out: Path, views: int = 2, size: int = TINY16_IMAGE
         h5.attrs.update(data_sha256=file_sha256(data), views=views, size=size, seed=seed,
                         smooth_iterations=SMOOTH_ITERATIONS, complete=True, gan3d_renders=FORMAT_VERSION)
     return out
+
+
+def vae_data(directory: Path) -> Path:
+    """24 boxes (boxes.npz) and their stand-in render cache (renders.h5) in ``directory``: the data path."""
+    path = boxes_npz(directory / "boxes.npz", n=24)
+    fake_renders(path, directory / "renders.h5")
+    return path
+
+
+def vae_config(data: Path, out: Path, **kw: object):  # -> VaeTrainConfig
+    """A tiny16 VAE-GAN run on :func:`vae_data` (2 epochs of 2 batches of 8, 6 held-out shapes), changed by ``kw``."""
+    from gan_core.vae_train import VaeTrainConfig
+
+    base = dict(data=str(data), renders=str(data.parent / "renders.h5"), out=str(out), profile="tiny16", epochs=2,
+                batch_size=8, precision="fp32", channels_last=False, seed=0, holdout=0.25, min_voxels=1,
+                e_lr=1e-3, eval_shapes=8)
+    base.update(kw)
+    return VaeTrainConfig(**base)

@@ -9,6 +9,7 @@ from gan_core.checkpoint import save_checkpoint
 from gan_core.cli import main
 from gan_core.config import get_profile
 from gan_core.models import Discriminator, Generator
+from tests.cli_run import last_json
 from tests.core_data import boxes_npz
 
 
@@ -17,10 +18,6 @@ def ckpt(tmp_path):
     p = get_profile("tiny16")
     return str(save_checkpoint(tmp_path / "m.pt", profile=p,
                                models={"generator": Generator(p), "discriminator": Discriminator(p)}))
-
-
-def _last_json(out: str) -> dict:
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_help_lists_subcommands(capsys):
@@ -42,9 +39,9 @@ def test_train_then_resume_then_sample(tmp_path, capsys):
     args = ["train", "--data", str(data), "--profile", "tiny16", "--batch-size", "8", "--out", str(out),
             "--precision", "fp32"]
     assert main(args + ["--epochs", "1"]) == 0
-    assert _last_json(capsys.readouterr().out)["epoch"] == 1
+    assert last_json(capsys.readouterr().out)["epoch"] == 1
     assert main(args + ["--epochs", "2", "--resume"]) == 0
-    res = _last_json(capsys.readouterr().out)
+    res = last_json(capsys.readouterr().out)
     assert res["epoch"] == 2 and res["step"] == 6
     assert main(["sample", "--checkpoint", str(out / "latest.pt"), "--n", "3", "--out", str(tmp_path / "s.npz")]) == 0
     with np.load(tmp_path / "s.npz") as f:
@@ -110,7 +107,7 @@ def test_project_command(ckpt, tmp_path, capsys):
     np.save(tmp_path / "shape.npy", vox)
     assert main(["project", "--checkpoint", ckpt, "--voxels", str(tmp_path / "shape.npy"), "--steps", "3",
                  "--restarts", "2", "--out", str(tmp_path / "z.npz")]) == 0
-    res = _last_json(capsys.readouterr().out)
+    res = last_json(capsys.readouterr().out)
     assert 0 <= res["iou"] <= 1
     with np.load(tmp_path / "z.npz") as f:
         assert f["z"].shape == (1, 32)

@@ -10,6 +10,7 @@ from gan_core.checkpoint import save_checkpoint
 from gan_core.cli import main
 from gan_core.config import get_profile
 from gan_core.models import Discriminator, Generator
+from tests.cli_run import last_json, run_cli
 from tests.core_data import boxes_npz
 
 
@@ -30,29 +31,19 @@ def files(tmp_path):
     }
 
 
-def _run(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _last_json(out):
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def test_features_then_retrieve(files, capsys):
     bank = files["tmp"] / "bank.h5"
-    rc, out, _ = _run(capsys, "features", "--checkpoint", files["ckpt"], "--data", files["data"], "--limit", 20,
+    rc, out, _ = run_cli(capsys, "features", "--checkpoint", files["ckpt"], "--data", files["data"], "--limit", 20,
                       "--out", bank, "--precision", "fp32", "--device", "cpu")
     assert rc == 0 and bank.is_file()
-    info = _last_json(out)
+    info = last_json(out)
     assert info["n"] == 20 and info["feature_dim"] == {"paper": 384, "last": 2048}
     assert info["stored_dim"] == {"paper": 384, "last": 20 + 512}  # "last": PCA (20 rows) + residual sketch
-    rc, out, _ = _run(capsys, "retrieve", "--bank", bank, "--checkpoint", files["ckpt"], "--voxels", files["data"],
+    rc, out, _ = run_cli(capsys, "retrieve", "--bank", bank, "--checkpoint", files["ckpt"], "--voxels", files["data"],
                       "--index", "0,3", "-k", 3, "--json", "--precision", "fp32", "--device", "cpu")
     assert rc == 0
     assert "rank  bank index  class" in out
-    res = _last_json(out)
+    res = last_json(out)
     assert res["kind"] == "last" and res["metric"] == "cosine" and [q["row"] for q in res["queries"]] == [0, 3]
     with np.load(files["data"]) as f:
         vox = f["voxels"]
@@ -66,16 +57,16 @@ def test_features_then_retrieve(files, capsys):
 def test_features_components_flags(files, capsys):
     full, plain = files["tmp"] / "full.h5", files["tmp"] / "plain.h5"
     base = ["features", "--checkpoint", files["ckpt"], "--data", files["data"], "--device", "cpu"]
-    rc, out, _ = _run(capsys, *base, "--out", full, "--components", 0)
-    assert rc == 0 and _last_json(out)["stored_dim"] == {"paper": 384, "last": 2048}
-    rc, out, _ = _run(capsys, *base, "--out", plain, "--components", 8, "--sketch", 0)
-    assert rc == 0 and _last_json(out)["stored_dim"] == {"paper": 8, "last": 8}
+    rc, out, _ = run_cli(capsys, *base, "--out", full, "--components", 0)
+    assert rc == 0 and last_json(out)["stored_dim"] == {"paper": 384, "last": 2048}
+    rc, out, _ = run_cli(capsys, *base, "--out", plain, "--components", 8, "--sketch", 0)
+    assert rc == 0 and last_json(out)["stored_dim"] == {"paper": 8, "last": 8}
 
 
 def test_retrieve_refuses_a_bank_of_another_checkpoint(files, capsys):
     bank = files["tmp"] / "bank.h5"
-    assert _run(capsys, "features", "--checkpoint", files["ckpt"], "--data", files["data"], "--out", bank)[0] == 0
-    rc, out, err = _run(capsys, "retrieve", "--bank", bank, "--checkpoint", files["other"], "--voxels", files["data"])
+    assert run_cli(capsys, "features", "--checkpoint", files["ckpt"], "--data", files["data"], "--out", bank)[0] == 0
+    rc, out, err = run_cli(capsys, "retrieve", "--bank", bank, "--checkpoint", files["other"], "--voxels", files["data"])
     assert rc == 1 and out == ""
     line = err.strip()
     assert line.startswith("ProfileMismatchError: bank was built with another discriminator (hash ")
@@ -86,9 +77,9 @@ def test_classify_with_cache_and_hold_out(files, capsys, monkeypatch):
     cache = files["tmp"] / "feats.npz"
     argv = ["classify", "--checkpoint", files["ckpt"], "--train", files["data"], "--val-split", 0.25, "--seed", 0,
             "--folds", 2, "--cache", cache, "--json", "--device", "cpu"]
-    rc, out, _ = _run(capsys, *argv)
+    rc, out, _ = run_cli(capsys, *argv)
     assert rc == 0 and cache.is_file()
-    first = _last_json(out)
+    first = last_json(out)
     assert first["n_train"] == 18 and first["n_test"] == 6 and first["feature_dim"] == 384
     assert set(first["per_class"]) == {"slab", "column"} and first["C"] > 0 and 0 <= first["accuracy"] <= 1
 
@@ -96,24 +87,24 @@ def test_classify_with_cache_and_hold_out(files, capsys, monkeypatch):
         raise AssertionError("features were recomputed despite the cache")
 
     monkeypatch.setattr("gan_core.features.dataset_features", boom)
-    rc, out, _ = _run(capsys, *argv)
-    assert rc == 0 and _last_json(out)["accuracy"] == first["accuracy"]
+    rc, out, _ = run_cli(capsys, *argv)
+    assert rc == 0 and last_json(out)["accuracy"] == first["accuracy"]
 
 
 def test_classify_raw_voxels_baseline(files, capsys):
-    rc, out, _ = _run(capsys, "classify", "--raw-voxels", "--train", files["data"], "--test", files["test"],
+    rc, out, _ = run_cli(capsys, "classify", "--raw-voxels", "--train", files["data"], "--test", files["test"],
                       "--folds", 3, "--json")
     assert rc == 0 and "confusion matrix" in out
-    res = _last_json(out)
+    res = last_json(out)
     assert res["accuracy"] == 1.0 and res["features"] == "raw" and res["feature_dim"] == 16**3
     assert res["n_train"] == 24 and res["n_test"] == 12 and res["per_class"] == {"slab": 1.0, "column": 1.0}
 
 
 def test_evaluate_json(files, capsys):
-    rc, out, _ = _run(capsys, "evaluate", "--samples", files["test"], "--reference", files["data"], "--max-n", 10,
+    rc, out, _ = run_cli(capsys, "evaluate", "--samples", files["test"], "--reference", files["data"], "--max-n", 10,
                       "--json")
     assert rc == 0 and "1-NNA" in out
-    m = _last_json(out)
+    m = last_json(out)
     assert m["n_samples"] == m["n_reference"] == 10 and m["resolution"] == 16
     assert set(m["iou"]) == {"cov", "mmd", "1nna"} and m["empty_rate"] == 0.0 and "chamfer" not in m
 
@@ -134,7 +125,7 @@ def test_evaluate_json(files, capsys):
 ])
 def test_error_lines(files, capsys, argv, line):
     subst = {"tmp": files["tmp"], "data": files["data"]}
-    rc, out, err = _run(capsys, *[a.format(**subst) for a in argv])
+    rc, out, err = run_cli(capsys, *[a.format(**subst) for a in argv])
     assert rc == 1 and out == ""
     assert err == line.format(**subst) + "\n"
 

@@ -1,7 +1,6 @@
 """gan3d map and gan3d directions end to end with a tiny16 checkpoint and bank, and their error lines."""
 
 import csv
-import json
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from gan_core.checkpoint import save_checkpoint
 from gan_core.cli import main
 from gan_core.config import get_profile
 from gan_core.models import Discriminator, Generator
+from tests.cli_run import last_json, run_cli
 from tests.core_data import boxes_npz
 
 
@@ -25,16 +25,6 @@ def files(tmp_path_factory):
     return {"ckpt": ckpt, "bank": tmp / "bank.h5", "tmp": tmp}
 
 
-def _run(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _last_json(out):
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def test_map_writes_png_csv_npz_and_reuses_its_cache(files, capsys, tmp_path):
     from PIL import Image
 
@@ -43,29 +33,29 @@ def test_map_writes_png_csv_npz_and_reuses_its_cache(files, capsys, tmp_path):
     argv = ["map", "--checkpoint", files["ckpt"], "--bank", files["bank"], "--samples", 6, "--pca", 5,
             "--perplexity", 4, "--path", "1,2,3", "--steps", 3, "--mode", "spline", "--cache", tmp_path / "cache",
             "--out", tmp_path / "m.png", "--csv", tmp_path / "m.csv", "--npz", tmp_path / "m.npz"]
-    rc, out, err = _run(capsys, *argv)
+    rc, out, err = run_cli(capsys, *argv)
     assert rc == 0, err
-    res = _last_json(out)
+    res = last_json(out)
     assert res["points"] == 30 and res["bank_shapes"] == 24 and res["samples"] == 6 and res["cached"] is False
     with Image.open(tmp_path / "m.png") as im:
         assert im.format == "PNG"
     rows = list(csv.DictReader(open(tmp_path / "m.csv", encoding="utf-8")))
     assert len(rows) == 30 and {r["class"] for r in rows} <= {"slab", "column"}
     assert LatentMap.load(tmp_path / "m.npz").n_samples == 6
-    rc, out, _ = _run(capsys, *argv)
-    assert rc == 0 and _last_json(out)["cached"] is True
+    rc, out, _ = run_cli(capsys, *argv)
+    assert rc == 0 and last_json(out)["cached"] is True
 
 
 def test_directions_write_npz_csv_png_and_measure_sliders(files, capsys, tmp_path):
     from gan_core.directions import load_directions
 
-    rc, out, err = _run(capsys, "directions", "--checkpoint", files["ckpt"], "--bank", files["bank"],
+    rc, out, err = run_cli(capsys, "directions", "--checkpoint", files["ckpt"], "--bank", files["bank"],
                         "--components", 3, "--samples", 60, "--named", 2, "--probe", 3, "--per-class", 2,
                         "--project-steps", 1, "--pairs", "slab:column", "--show", 2, "--base", 4,
                         "--smoothness", 1, "--slider-steps", 3, "--cache", "none",
                         "--out", tmp_path / "d.npz", "--csv", tmp_path / "d.csv", "--png", tmp_path / "d.png")
     assert rc == 0, err
-    res = _last_json(out)
+    res = last_json(out)
     names = [d["name"] for d in res["directions"]]
     assert len(names) == 4 and names[2] == "PC3" and names[3] == "slab \u2192 column"
     rates = [d["class_flip_rate"] for d in res["directions"]]
@@ -104,7 +94,7 @@ def test_directions_write_npz_csv_png_and_measure_sliders(files, capsys, tmp_pat
 ])
 def test_error_lines(files, capsys, argv, line):
     subst = {k: files[k] for k in ("tmp", "bank", "ckpt")}
-    rc, out, err = _run(capsys, *[a.format(**subst) for a in argv])
+    rc, out, err = run_cli(capsys, *[a.format(**subst) for a in argv])
     assert rc == 1 and out == ""
     assert err == line.format(**subst) + "\n"
 

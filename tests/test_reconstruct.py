@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 
 from gan_core.checkpoint import save_checkpoint
-from gan_core.cli import main
 from gan_core.config import get_profile
 from gan_core.errors import BadFileError, BadInputError, Gan3dError
 from gan_core.models import Discriminator, Generator, ImageEncoder
@@ -24,17 +23,11 @@ from gan_core.reconstruct import (
     reconstruct,
 )
 from gan_core.runtime import load_model
+from tests.cli_run import run_cli
 
 S = 64  # tiny16's image_size
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a loaded 2-core machine two threads spin against each other (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _picture(w=120, h=80):
@@ -201,22 +194,16 @@ def test_metrics():
 
 
 # -- CLI ---------------------------------------------------------------------------------------------------
-def _run(capsys, *argv):
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 def test_reconstruct_cli_writes_npz_and_meshes(tmp_path, capsys):
     ck = _vaegan_checkpoint(tmp_path / "v.pt")
     img = tmp_path / "chair.png"
     Image.fromarray(_picture()).save(img)
-    rc, out, _ = _run(capsys, "reconstruct", "--checkpoint", str(ck), "--image", str(img), "--out",
+    rc, out, _ = run_cli(capsys, "reconstruct", "--checkpoint", str(ck), "--image", str(img), "--out",
                       str(tmp_path / "r.npz"), "--device", "cpu")
     assert rc == 0 and json.loads(out)["resolution"] == 16
     with np.load(tmp_path / "r.npz") as f:
         assert f["voxels"].shape == (16, 16, 16) and f["voxels"].dtype == np.uint8 and f["z"].shape == (32,)
-    rc, out, err = _run(capsys, "reconstruct", "--checkpoint", str(ck), "--image", str(img), "--out",
+    rc, out, err = run_cli(capsys, "reconstruct", "--checkpoint", str(ck), "--image", str(img), "--out",
                         str(tmp_path / "r.stl"), "--device", "cpu")
     assert rc == 0 and (tmp_path / "r.stl").stat().st_size > 0, err
 
@@ -242,11 +229,11 @@ def test_reconstruct_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
          "train one with `gan3d train-vae`"),
     ]
     for argv, line in cases:
-        rc, out, err = _run(capsys, "reconstruct", *argv, "--device", "cpu")
+        rc, out, err = run_cli(capsys, "reconstruct", *argv, "--device", "cpu")
         assert rc == 1 and err.strip() == line and out == ""
     monkeypatch.setattr("gan_core.runtime.REGISTRY", tmp_path / "none.json")
     monkeypatch.setattr("gan_core.runtime.list_models", lambda registry=tmp_path / "none.json": [])
-    rc, _, err = _run(capsys, "reconstruct", "--image", str(img), "--out", str(tmp_path / "r.npz"))
+    rc, _, err = run_cli(capsys, "reconstruct", "--image", str(img), "--out", str(tmp_path / "r.npz"))
     assert rc == 1 and err.strip().startswith("Gan3dError: no bundled model") and err.count("\n") == 1
 
 
@@ -255,9 +242,9 @@ def test_evaluate_recon_cli_errors_are_one_line(tmp_path, capsys):
     from tests.core_data import boxes_npz
 
     data = boxes_npz(tmp_path / "b.npz")
-    rc, _, err = _run(capsys, "evaluate-recon", "--checkpoint", str(gan), "--data", str(data), "--device", "cpu")
+    rc, _, err = run_cli(capsys, "evaluate-recon", "--checkpoint", str(gan), "--data", str(data), "--device", "cpu")
     assert rc == 1 and err.startswith("Gan3dError: --checkpoint") and err.count("\n") == 1
-    rc, _, err = _run(capsys, "evaluate-recon", "--checkpoint", str(gan), "--data", str(data), "--n", "0")
+    rc, _, err = run_cli(capsys, "evaluate-recon", "--checkpoint", str(gan), "--data", str(data), "--n", "0")
     assert rc == 1 and err.strip() == "BadInputError: --n must be >= 1, got 0"
 
 
@@ -274,7 +261,7 @@ def test_reconstruct_a_synthetic_render_and_evaluate(tmp_path, capsys):
     from gan_core.data.synthetic import make_synthetic_dataset, save_npz
 
     data = save_npz(tmp_path / "s.npz", *make_synthetic_dataset(1, resolution=16, classes=["chair", "table"]))
-    rc, out, err = _run(capsys, "evaluate-recon", "--checkpoint", str(tmp_path / "v.pt"), "--data", str(data),
+    rc, out, err = run_cli(capsys, "evaluate-recon", "--checkpoint", str(tmp_path / "v.pt"), "--data", str(data),
                         "--n", "2", "--json", "--device", "cpu", "--renders", str(tmp_path / "ev.h5"))
     assert rc == 0, err
     res = json.loads(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import os
 from pathlib import Path
 
 import pytest
@@ -45,22 +46,12 @@ def test_full_disk_keeps_previous_file_and_leaves_no_temp(tmp_path, name):
     gc.collect()
 
 
-def test_checkpoint_on_enospc_from_python(tmp_path, monkeypatch):
+@pytest.mark.parametrize("failing", [(torch, "save"), (os, "replace")], ids=["write", "rename"])
+def test_checkpoint_on_enospc_from_python_keeps_previous_file(tmp_path, monkeypatch, failing):
     checkpoint(tmp_path / "latest.pt")
     before = (tmp_path / "latest.pt").read_bytes()
-    monkeypatch.setattr(torch, "save", enospc)
+    monkeypatch.setattr(*failing, enospc)
     with pytest.raises(BadFileError, match="No space left on device"):
-        checkpoint(tmp_path / "latest.pt")
-    assert (tmp_path / "latest.pt").read_bytes() == before and stray_temps(tmp_path) == []
-
-
-def test_rename_failure_keeps_previous_file(tmp_path, monkeypatch):
-    import os
-
-    checkpoint(tmp_path / "latest.pt")
-    before = (tmp_path / "latest.pt").read_bytes()
-    monkeypatch.setattr(os, "replace", enospc)
-    with pytest.raises(BadFileError, match="No space left"):
         checkpoint(tmp_path / "latest.pt")
     monkeypatch.undo()
     assert (tmp_path / "latest.pt").read_bytes() == before and stray_temps(tmp_path) == []
@@ -83,8 +74,6 @@ def test_a_file_in_place_of_the_directory(tmp_path):
 
 
 def test_quota_error_names_the_cause(tmp_path):
-    import os
-
     from gan_core.io_utils import atomic_write
 
     def quota(tmp: Path) -> None:

@@ -7,40 +7,26 @@ import pytest
 import torch
 
 from gan_core.checkpoint import load_checkpoint
-from gan_core.cli import main
 from gan_core.errors import TrainingDivergedError
-from gan_core.vae_train import VaeTrainConfig, VaeTrainer
-from tests.core_data import boxes_npz, fake_renders
-from tests.reliability_faults import stray_temps
+from gan_core.vae_train import VaeTrainer
+from tests.cli_run import run_cli
+from tests.core_data import vae_config, vae_data
+from tests.reliability_faults import checkpoint, stray_temps
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+_cfg = vae_config
 
 
 @pytest.fixture
 def data(tmp_path):
-    path = boxes_npz(tmp_path / "boxes.npz", n=24)
-    fake_renders(path, tmp_path / "renders.h5")
-    return path
-
-
-def _cfg(data, out, **kw):
-    base = dict(data=str(data), renders=str(data.parent / "renders.h5"), out=str(out), profile="tiny16", epochs=3,
-                batch_size=8, precision="fp32", channels_last=False, seed=0, holdout=0.25, min_voxels=1,
-                eval_shapes=4, threads=1)
-    base.update(kw)
-    return VaeTrainConfig(**base)
+    return vae_data(tmp_path)
 
 
 @pytest.mark.parametrize("frozen", [False, True])
 def test_divergence_is_one_line_and_keeps_the_last_good_checkpoint(data, tmp_path, frozen):
     out = tmp_path / "run"
-    gan = None
-    if frozen:  # only the encoder learns: its own loss must be watched too
-        from gan_core.checkpoint import save_checkpoint
-        from gan_core.config import get_profile
-        from gan_core.models import Discriminator, Generator
-
-        p = get_profile("tiny16")
-        gan = str(save_checkpoint(tmp_path / "gan.pt", profile=p, models={"generator": Generator(p),
-                                                                         "discriminator": Discriminator(p)}))
+    gan = str(checkpoint(tmp_path / "gan.pt")) if frozen else None  # frozen: only the encoder learns
     VaeTrainer(_cfg(data, out, max_steps=1, from_gan=gan)).run()
     good = (out / "latest.pt").read_bytes()
     tr = VaeTrainer(_cfg(data, out, resume=True, from_gan=gan, e_lr=1e36, g_lr=1e36, d_lr=1e36, d_acc_threshold=1.0))
@@ -70,9 +56,8 @@ def test_non_finite_weights_are_never_saved(data, tmp_path):
 def test_command_prints_one_line_and_exits_1(data, tmp_path, capsys):
     argv = ["train-vae", "--data", str(data), "--renders", str(tmp_path / "renders.h5"), "--profile", "tiny16",
             "--out", str(tmp_path / "run"), "--batch-size", "8", "--holdout", "0.25", "--precision", "fp32",
-            "--min-voxels", "1", "--threads", "1", "--e-lr", "1e36", "--epochs", "2"]
-    rc = main(argv)
-    out, err = capsys.readouterr()
+            "--min-voxels", "1", "--e-lr", "1e36", "--epochs", "2"]
+    rc, out, err = run_cli(capsys, *argv)
     assert rc == 1 and out == "" and len(err.strip().splitlines()) == 1, err
     assert err.startswith("TrainingDivergedError: training diverged: the loss became non-finite at step ")
     assert not (tmp_path / "run" / "latest.pt").exists()

@@ -11,37 +11,22 @@ import pytest
 import torch
 
 from gan_core.checkpoint import load_checkpoint, save_checkpoint
-from gan_core.cli import main
 from gan_core.config import get_profile
 from gan_core.errors import BadInputError, ProfileMismatchError
 from gan_core.io_utils import file_sha256
 from gan_core.models import Discriminator, Generator
-from gan_core.vae_train import VaeTrainConfig, VaeTrainer, holdout_split
-from tests.core_data import boxes_npz, fake_renders
+from gan_core.vae_train import VaeTrainer, holdout_split
+from tests.cli_run import run_cli
+from tests.core_data import boxes_npz, fake_renders, vae_config, vae_data
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a loaded 2-core machine two threads spin against each other (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
+_cfg = vae_config
 
 
 @pytest.fixture
 def data(tmp_path):
-    path = boxes_npz(tmp_path / "boxes.npz", n=24)
-    fake_renders(path, tmp_path / "renders.h5")
-    return path
-
-
-def _cfg(data, out, **kw):
-    base = dict(data=str(data), renders=str(data.parent / "renders.h5"), out=str(out), profile="tiny16", epochs=2,
-                batch_size=8, precision="fp32", channels_last=False, seed=0, holdout=0.25, min_voxels=1,
-                e_lr=1e-3, eval_shapes=8)
-    base.update(kw)
-    return VaeTrainConfig(**base)
+    return vae_data(tmp_path)
 
 
 def _gan(tmp_path, z_prior="normal"):
@@ -155,19 +140,13 @@ def test_renders_must_match_data_and_profile(data, tmp_path):
         VaeTrainer(_cfg(data, tmp_path / "run", renders=str(tmp_path / "small.h5")))
 
 
-def _cli(capsys, *argv):
-    rc = main(["train-vae", *argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 def test_command_runs_and_errors_are_one_line(data, tmp_path, capsys):
     base = ["--data", str(data), "--renders", str(tmp_path / "renders.h5"), "--profile", "tiny16"]
-    rc, out, err = _cli(capsys, *base, "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8",
+    rc, out, err = run_cli(capsys, "train-vae", *base, "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8",
                         "--holdout", "0.25", "--precision", "fp32", "--min-voxels", "1")
     assert rc == 0, err
     assert json.loads(out)["epoch"] == 1 and 0 <= json.loads(out)["heldout_iou"] <= 1
-    rc, out, _ = _cli(capsys, *base, "--out", str(tmp_path / "dry"), "--dry-run", "--kl-weight", "0.5")
+    rc, out, _ = run_cli(capsys, "train-vae", *base, "--out", str(tmp_path / "dry"), "--dry-run", "--kl-weight", "0.5")
     assert rc == 0 and json.loads(out)["profile"]["kl_weight"] == 0.5 and not (tmp_path / "dry").exists()
     cases = [
         (["--out", str(tmp_path / "r"), "--freeze-generator"],
@@ -178,7 +157,7 @@ def test_command_runs_and_errors_are_one_line(data, tmp_path, capsys):
         (["--out", str(tmp_path / "r"), "--kl-weight", "-1"], "BadInputError: --kl-weight must be a number >= 0, got -1.0"),
     ]
     for argv, line in cases:
-        rc, out, err = _cli(capsys, *base, *argv)
+        rc, out, err = run_cli(capsys, "train-vae", *base, *argv)
         assert rc == 1 and err.strip() == line and out == ""
 
 

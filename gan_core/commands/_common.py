@@ -1,8 +1,11 @@
-"""Argument helpers shared by subcommands: existing-file checks, seed lists, progress bars."""
+"""Argument helpers shared by subcommands: existing-file checks, seed lists, progress bars, model and
+training flags."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import Iterable, TypeVar
@@ -70,6 +73,47 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     add_device_args(p)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="inference precision (auto: bf16 on CPU and recent GPUs)")
+
+
+def add_training_args(p: argparse.ArgumentParser, *, epochs: int) -> None:
+    """The flags both trainers take (gan3d train, gan3d train-vae), with one meaning and default each (but
+    ``--epochs``); a trainer adds its own around them."""
+    p.add_argument("--data", required=True, help="voxel set (.npz or .h5) in the documented layout")
+    p.add_argument("--out", required=True, help="run directory (config.json, metrics.jsonl, checkpoints)")
+    p.add_argument("--profile", default="fast32", help="model profile: paper64, fast32, tiny16")
+    p.add_argument("--classes", default=None, help="comma-separated class names to train on (default: all)")
+    p.add_argument("--limit", type=int, default=None, help="use at most N shapes")
+    p.add_argument("--epochs", type=int, default=epochs, help="train until this many epochs are complete")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="batch size per process (profile: paper64 100 as the paper, fast32 64)")
+    p.add_argument("--g-lr", type=float, default=None, help="generator learning rate (profile: the paper's 0.0025)")
+    p.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (profile: the paper's 1e-5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data order and z (train-vae: also of the split)")
+    add_device_args(p)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="autocast precision (auto: bf16 on CPU and recent GPUs)")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                   help="keep the default memory format (channels_last_3d is faster on CPU)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0, help="also save latest.pt this often")
+    p.add_argument("--snapshot-every", type=int, default=5, help="keep epoch_NNNN.pt every N epochs")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt if it exists")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
+
+
+def training_config(config_class: type[T], args: argparse.Namespace) -> T:
+    """A trainer's config dataclass from the parsed flags that name its fields (--classes split on commas)."""
+    fields = {f.name for f in dataclasses.fields(config_class)}  # type: ignore[arg-type]
+    kw = {k: v for k, v in vars(args).items() if k in fields}
+    kw["classes"] = class_list(args.classes)
+    return config_class(**kw)
+
+
+def print_dry_run(cfg, **extra) -> None:  # type: ignore[no-untyped-def]
+    """--dry-run: the resolved configuration and profile as JSON on stdout."""
+    print(json.dumps({"config": dataclasses.asdict(cfg), **extra, "profile": cfg.resolved_profile().to_dict()},
+                     indent=2))
 
 
 def load_model_from_args(args: argparse.Namespace):  # -> gan_core.runtime.Model

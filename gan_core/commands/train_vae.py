@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
-from gan_core.commands._common import class_list, existing_file
+from gan_core.commands._common import add_training_args, existing_file, print_dry_run, training_config
 
 HELP = ("train a 3D-VAE-GAN image encoder (paper objective; from a trained 3D-GAN with --from-gan; resumable; "
         "keeps a held-out split)")
@@ -15,23 +14,15 @@ EXAMPLE = ("gan3d train-vae --data ../shared/data/modelnet10_train_32.npz --rend
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="voxel set (.npz or .h5) in the documented layout")
+    add_training_args(p, epochs=20)
     p.add_argument("--renders", required=True,
                    help="render cache of --data (.h5, from `gan3d render`); rendered here first if missing")
-    p.add_argument("--out", required=True, help="run directory (checkpoints, metrics.jsonl)")
-    p.add_argument("--profile", default="fast32", help="model profile: paper64, fast32, tiny16")
     p.add_argument("--from-gan", default=None, help="initialise G and D from a trained 3D-GAN checkpoint")
     p.add_argument("--freeze-generator", dest="freeze_generator", action="store_true", default=None,
                    help="train only the encoder (default when --from-gan is given)")
     p.add_argument("--train-generator", dest="freeze_generator", action="store_false",
                    help="with --from-gan, also train G and D (the full VAE-GAN objective)")
-    p.add_argument("--classes", default=None, help="comma-separated class names to train on (default: all)")
-    p.add_argument("--limit", type=int, default=None, help="use at most N shapes")
-    p.add_argument("--epochs", type=int, default=20, help="train until this many epochs are complete")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (profile: fast32 64)")
     p.add_argument("--e-lr", type=float, default=2e-4, help="encoder learning rate (Adam)")
-    p.add_argument("--g-lr", type=float, default=None, help="generator learning rate (profile)")
-    p.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (profile)")
     p.add_argument("--kl-weight", type=float, default=None,
                    help="a1 on KL(q(z|y)||p(z)) averaged over z dims and batch (profile: the paper's 5)")
     p.add_argument("--recon-weight", type=float, default=None,
@@ -42,25 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout", type=float, default=0.1, help="share of shapes kept out of training (by --seed)")
     p.add_argument("--min-voxels", type=int, default=32, help="skip shapes with fewer occupied voxels")
     p.add_argument("--views", type=int, default=4, help="views per shape when the renders are made here")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split, data order and z")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="autocast precision (auto: bf16 on CPU and recent GPUs)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    p.add_argument("--checkpoint-minutes", type=float, default=10.0, help="also save latest.pt this often")
-    p.add_argument("--snapshot-every", type=int, default=5, help="keep epoch_NNNN.pt every N epochs")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt if it exists")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
 
 
 def to_config(args: argparse.Namespace):  # -> VaeTrainConfig
     from gan_core.vae_train import VaeTrainConfig
 
-    fields = {f.name for f in dataclasses.fields(VaeTrainConfig)}
-    kw = {k: v for k, v in vars(args).items() if k in fields}
-    kw["classes"] = class_list(args.classes)
-    return VaeTrainConfig(**kw)
+    return training_config(VaeTrainConfig, args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = to_config(args)
     cfg.validate()
     if args.dry_run:
-        print(json.dumps({"config": dataclasses.asdict(cfg), "frozen_generator": cfg.frozen,
-                          "profile": cfg.resolved_profile().to_dict()}, indent=2))
+        print_dry_run(cfg, frozen_generator=cfg.frozen)
         return 0
     from gan_core.commands._common import progress
     from gan_core.vae_train import VaeTrainer
