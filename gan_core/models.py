@@ -6,6 +6,8 @@ image (N, 3, 256, 256) -> E -> mean, logvar (N, 200) each.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -138,3 +140,27 @@ def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def bce_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), torch.full_like(logits.float(), target))
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: nn.Module, inputs: Iterable[torch.Tensor]) -> None:
+    """Recompute ``net``'s BatchNorm running statistics as a plain average over ``inputs`` (batches).
+
+    During training the statistics trail moving weights (momentum 0.1) and mix whatever batches passed through
+    (a VAE-GAN's G sees prior z and encoder z), so eval-mode outputs can differ from train-mode ones, often
+    emptier. Run under the caller's autocast; ``net`` keeps its train/eval mode.
+    """
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    was_training = net.training
+    net.train()
+    try:
+        for x in inputs:
+            net(x)
+    finally:
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
+        net.train(was_training)

@@ -26,7 +26,7 @@ from gan_core.config import Profile, check_same_architecture, get_profile
 from gan_core.device import autocast, pick_device
 from gan_core.errors import BadInputError
 from gan_core.latent import sample_z
-from gan_core.models import Discriminator, Generator, bce_logits
+from gan_core.models import Discriminator, Generator, bce_logits, recalibrate_batchnorm
 from gan_core.training_loop import EpochTrainer, mean_of, open_voxels, validate_common
 
 log = logging.getLogger(__name__)
@@ -201,23 +201,13 @@ class Trainer(EpochTrainer):
 
     @torch.no_grad()
     def recalibrate_bn(self, batches: int = 8) -> None:
-        """Recompute G's BatchNorm running statistics over fresh z at the current weights.
-
-        During training they trail a moving G (momentum 0.1), so eval-mode samples, the ones users see, can
-        differ from train-mode ones (often emptier). A cumulative average over a few batches fixes that.
-        """
-        bns = [m for m in self.G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        momenta = [m.momentum for m in bns]
-        for m in bns:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative moving average
-        self.G.train()
+        """Recompute G's BatchNorm running statistics over fresh z at the current weights, so eval-mode
+        samples (the ones users see) match train-mode ones."""
         g = torch.Generator().manual_seed(self.cfg.seed + 777 + self.epoch)
+        zs = (sample_z(self.profile.batch_size, self.profile, generator=g).to(self.device) for _ in range(batches))
         with autocast(self.device, self.amp_dtype):
-            for _ in range(batches):
-                self.G(sample_z(self.profile.batch_size, self.profile, generator=g).to(self.device))
-        for m, mom in zip(bns, momenta):
-            m.momentum = mom
+            recalibrate_batchnorm(self.G, zs)
+        self.G.train()
 
     @torch.no_grad()
     def preview(self) -> np.ndarray:

@@ -37,7 +37,8 @@ from gan_core.device import autocast, pick_device
 from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
 from gan_core.io_utils import file_sha256
 from gan_core.latent import sample_z
-from gan_core.models import Discriminator, Generator, ImageEncoder, bce_logits, kl_divergence, reparameterize
+from gan_core.models import (Discriminator, Generator, ImageEncoder, bce_logits, kl_divergence,
+                             recalibrate_batchnorm, reparameterize)
 from gan_core.training_loop import EpochTrainer, mean_of, open_voxels, validate_common
 from gan_core.vae_objective import batch_iou, generator_logits, holdout_split, recon_bce, recon_loss, spread
 
@@ -376,8 +377,31 @@ class VaeTrainer(EpochTrainer):
                 "reductions": {"recon": "squared error summed over voxels, mean over batch",
                                "kl": "mean over z dims and batch (kl_total: summed over z)"}}
 
+    @torch.no_grad()
+    def recalibrate_bn(self, batches: int = 8) -> None:
+        """Recompute a trained G's BatchNorm statistics over the encoder's posterior means of training images.
+
+        In training G's running statistics mix batches of prior z and of encoder z; reconstruction (eval
+        mode) feeds it encoder means only, and with the mixed statistics came out nearly empty.
+        """
+        self.E.eval()
+        g = np.random.default_rng(self.cfg.seed + 991 + self.epoch)
+        picks = g.choice(self.train_pos, size=min(len(self.train_pos), batches * self.profile.batch_size),
+                         replace=False)
+
+        def means():
+            for i in range(0, len(picks), self.profile.batch_size):
+                pos = np.sort(picks[i:i + self.profile.batch_size])
+                _, imgs = self.read_batch(pos, g.integers(0, self.renders.views, len(pos)))
+                yield self.E(self._images(imgs))[0].float()
+
+        with autocast(self.device, self.amp_dtype):
+            recalibrate_batchnorm(self.G, means())
+
     def _epoch_metrics(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
         """Mean step losses, and posterior-mean reconstructions of held-out and training shapes."""
+        if not self.cfg.frozen:
+            self.recalibrate_bn()
         held = self.evaluate(self.eval_pos)
         fit = self.evaluate(self.fit_pos)
         # Weights can blow up yet stay finite (an lr far too high): then the model's outputs are not, and the

@@ -86,3 +86,21 @@ def test_kl_is_zero_at_prior_and_positive_elsewhere():
     torch.manual_seed(0)
     z = reparameterize(torch.full((20000, 1), 3.0), torch.full((20000, 1), 0.0))
     assert z.mean().item() == pytest.approx(3.0, abs=0.05) and z.std().item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_recalibrate_batchnorm_averages_the_given_batches_and_keeps_the_mode():
+    from torch import nn
+
+    from gan_core.models import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)).eval()
+    net[1].running_mean.fill_(100.0)
+    batches = [torch.randn(8, 4) + 1.0, torch.randn(8, 4) - 2.0]
+    recalibrate_batchnorm(net, iter(batches))
+    with torch.no_grad():
+        h = torch.cat([net[0](b) for b in batches])
+        want_var = torch.stack([net[0](b).var(0, unbiased=True) for b in batches]).mean(0)
+    torch.testing.assert_close(net[1].running_mean, h.mean(0))
+    torch.testing.assert_close(net[1].running_var, want_var)
+    assert not net.training and net[1].momentum == 0.1
