@@ -1,5 +1,5 @@
-"""The main window: workspace tabs (interpolate, arithmetic, reconstruct, training), the retrieval dock,
-menus, the view toolbar, the status bar and the message area."""
+"""The main window: workspace tabs (interpolate, arithmetic, reconstruct, training), the docks (retrieval,
+latent map, directions), menus, the view toolbar, the status bar and the message area."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from gan_core.runtime import load_bank, load_model
 from explorer.context import AppContext
 from explorer.menus import build_menus
 from explorer.panels.arithmetic import ArithmeticPanel
+from explorer.panels.directions import DirectionsPanel
 from explorer.panels.interpolate import InterpolatePanel
+from explorer.panels.map import MapPanel
 from explorer.panels.reconstruct import ReconstructPanel
 from explorer.panels.retrieval import RetrievalPanel
 from explorer.panels.training import TrainingPanel
@@ -77,6 +79,12 @@ class MainWindow(QMainWindow):
         self.dock.setMinimumWidth(240)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.resizeDocks([self.dock], [300], Qt.Orientation.Horizontal)
+        # the map and the directions share the right side with retrieval, as tabs: they work only when shown
+        self.map = MapPanel(self.ctx)
+        self.directions = DirectionsPanel(self.ctx)
+        self.map_dock = self._tab_dock(self.map, "Latent map", "map-dock")
+        self.directions_dock = self._tab_dock(self.directions, "Directions", "directions-dock")
+        self.dock.raise_()
 
         self._build_status_bar()
         build_menus(self)
@@ -92,6 +100,17 @@ class MainWindow(QMainWindow):
         if state.model is not None:
             self._model_changed(state.model)
         self.ctx.cameras.set_linked(state.linked)
+
+    def _tab_dock(self, widget: MapPanel | DirectionsPanel, title: str, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setAccessibleName(f"{title} panel")
+        dock.setWidget(widget)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.tabifyDockWidget(self.dock, dock)
+        widget.set_active(False)  # a tab behind retrieval until chosen
+        dock.visibilityChanged.connect(widget.set_active)
+        return dock
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
