@@ -1,6 +1,6 @@
 """Run the bad-input corpus, the fuzzers and the fault injections; print what happened.
 
-    python benchmarks/reliability_report.py [--fuzz 100] [--kills 6] [--seed 0]
+    python benchmarks/reliability_report.py [--fuzz 100] [--kills 6] [--seed 0] [--only gui ...]
 
 Outcomes: ``clean`` a one-line Gan3dError (the expected class for corpus cases; for a fault, handled as
 specified: a one-line error, or for kills a loadable latest.pt and a run that resumes), ``accepted`` odd but
@@ -8,6 +8,10 @@ valid input loaded, ``wrong`` the wrong verdict (error vs success, class, messag
 exception (a traceback for a user), ``slow`` past the time budget (a hang for a user). ``lost`` counts files
 a fault damaged or removed: a previous file changed by a failed write, a latest.pt that no longer loads or
 went back in steps after a kill, temp files left after the next run started. All but clean/accepted must be 0.
+
+The ``gui`` section drives the explorer's main window (tests/gui/reliability_*.py): ``clean`` there is a
+one-line message in the window naming the file, ``crash`` an exception escaping a slot, thread or __del__,
+``lost`` a session field (endpoints, operands, history, undo stack, model, bank) or a file the input changed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -33,6 +38,7 @@ from tests.reliability_corpus import all_cases, run_case  # noqa: E402
 from tests.reliability_faults import checkpoint, enospc, file_size_limit, stray_temps, writers  # noqa: E402
 
 COLUMNS = ("tried", "clean", "accepted", "wrong", "crash", "slow", "lost")
+SECTIONS = ("corpus", "fuzz", "write faults", "training faults", "gui")
 
 
 class Table:
@@ -186,6 +192,81 @@ def training_faults(table: Table, d: Path, kills: int, seed: int) -> None:
     table.add(sec, "resume after all of the above", "clean" if final.step > step0 else "wrong", f"step {final.step}")
 
 
+def gui(table: Table, d: Path, trainer: bool = True) -> None:
+    """The running explorer (Qt offscreen, a tiny16 model): every bad file through its menus, drops and
+    pickers; read-only, ENOSPC and EFBIG faults in its writes; its trainer failing; an impatient user.
+    A fresh window per route; the guard counts what escaped (crash), the snapshot what changed (lost)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6.QtWidgets import QApplication
+
+    from tests.gui import reliability_stress as stress
+    from tests.gui.reliability_faults_gui import TRAINER_FAULTS, WRITE_FAULTS, WRITES, trainer_fault, write_fault
+    from tests.gui.reliability_harness import Guard, wait_for
+    from tests.gui.reliability_inputs import ROUTES, run_gui_case
+    from tests.gui.reliability_sessions import pickle_ran
+    from tests.reliability_faults import read_only_dir
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 (kept alive)
+    (d / "probe").mkdir(parents=True)
+    try:
+        read_only: Path | None = read_only_dir(d / "probe")
+    except BaseException:  # noqa: BLE001 (pytest.skip: none on this machine)
+        read_only = None
+    # each run yields (row, name, outcome)
+    runs = [(f"GUI bad inputs ({route})", lambda w, g, r=route, k=i: (
+        (c.route, c.name, run_gui_case(w, c, d / f"in{k}" / f"c{j}", g)) for j, c in enumerate(ROUTES[r]())))
+            for i, route in enumerate(ROUTES)]
+    runs.append(("GUI write faults", lambda w, g: (
+        (f, what, write_fault(w, what, f, d / "writes" / f"{i}-{j}", g, read_only))
+        for i, what in enumerate(WRITES) for j, f in enumerate(
+            WRITE_FAULTS + (("disk fills between the two halves",) if what == "save session" else ())))))
+    if trainer:
+        runs.append(("GUI trainer faults", lambda w, g: (
+            (f, f, trainer_fault(w, f, d / "trainer" / str(i), g, read_only)) for i, f in enumerate(TRAINER_FAULTS))))
+    ckpt = checkpoint(d / "other.pt")
+    stress_runs = {
+        "t slider: 500 events in one drag": lambda w, g: stress.slider_drag(w, g, 500),
+        "t slider: 500 events, switching tabs and dock": lambda w, g: stress.slider_drag(w, g, 500, switch_tabs=True),
+        "iso slider and seed box: 300 events each": lambda w, g: stress.iso_and_seeds(w, g, 300),
+        "undo/redo: 200 while generating": lambda w, g: stress.undo_redo(w, g, 200),
+        "checkpoint opened mid-drag": lambda w, g: stress.swap_mid_drag(w, g, ckpt),
+        "window closed while every worker runs": lambda w, g: stress.close_while_busy(w, g, ckpt),
+    }
+    runs.append(("GUI stress", lambda w, g: ((row, row, f(w, g)) for row, f in stress_runs.items())))
+    for section, run in runs:
+        window = _window(d / "settings.ini")
+        with Guard() as guard:
+            guard.watch(window)
+            for row, name, o in run(window, guard):
+                table.add(section, row, o.result, f"{name}: {o.detail}")
+                for what in o.lost:
+                    table.lost(section, row, f"{name}: {what}")
+            counted = len(guard.errors)  # each case reported what escaped during it
+            window.shutdown()
+            wait_for(lambda: False, 1.0)
+        if guard.errors[counted:]:  # escaped while the window closed, or late, after its last case
+            table.add(section, "after the last case", "crash", guard.errors[counted].splitlines()[-1])
+    if pickle_ran(d):
+        table.lost("GUI bad inputs (session)", "session", "a pickle in a session ran")
+
+
+def _window(settings: Path) -> Any:
+    from PyQt6.QtCore import QSettings
+
+    from explorer.state import SessionState
+    from explorer.window import MainWindow
+    from gan_core.runtime import load_model
+    from tests.gui.reliability_harness import idle, wait_for
+    from tests.gui.reliability_inputs import prepare
+
+    win = MainWindow(SessionState(load_model(profile="tiny16", device="cpu", precision="fp32")),
+                     QSettings(str(settings), QSettings.Format.IniFormat))
+    win.show()
+    prepare(win)
+    wait_for(lambda: idle(win), 60)
+    return win
+
+
 def tr_epochs(out: Path) -> int:
     from gan_core.checkpoint import load_checkpoint
 
@@ -197,6 +278,8 @@ def main() -> int:
     ap.add_argument("--fuzz", type=int, default=100, help="mutants per reader (17 readers)")
     ap.add_argument("--kills", type=int, default=6, help="SIGKILLs of a training subprocess (half aimed at writes)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the fuzzer and the kill times")
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
+    ap.add_argument("--no-gui-trainer", action="store_true", help="GUI section without the real trainer runs")
     args = ap.parse_args()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     table = Table()
@@ -206,7 +289,10 @@ def main() -> int:
         for name, step in (("corpus", lambda: corpus(table, d / "corpus")),
                            ("fuzz", lambda: fuzz(table, d / "fuzz", args.fuzz, args.seed)),
                            ("write faults", lambda: write_faults(table, d / "writes")),
-                           ("training faults", lambda: training_faults(table, d / "train", args.kills, args.seed))):
+                           ("training faults", lambda: training_faults(table, d / "train", args.kills, args.seed)),
+                           ("gui", lambda: gui(table, d / "gui", not args.no_gui_trainer))):
+            if name not in args.only:
+                continue
             t = time.perf_counter()
             step()
             print(f"[{name}: {time.perf_counter() - t:.0f} s]", file=sys.stderr)

@@ -12,7 +12,8 @@ import pytest
 
 from tests.gui.reliability_fixtures import armed, guard  # noqa: F401 (fixtures)
 from tests.gui.reliability_harness import idle, wait_for
-from tests.gui.reliability_inputs import ROUTES, pickle_ran, run_gui_case
+from tests.gui.reliability_inputs import ROUTES, run_gui_case
+from tests.gui.reliability_sessions import pickle_ran
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES))
@@ -24,7 +25,9 @@ def test_bad_files_give_a_message_and_lose_nothing(armed, guard, tmp_path, route
     assert not problems, "\n".join(problems)
     assert not pickle_ran(tmp_path), "a loader ran a pickle"
     tally = Counter(o.result for o in outcomes)
-    assert tally["clean"] > 0, tally  # each route refused some input, with a message
+    if any(c.expect == "error" for c in cases):
+        assert tally["clean"] > 0, tally  # the route refused some input, with a message
+    assert tally["accepted"] > 0, tally  # and took its valid control
     # and the app still works: a new endpoint is generated and shown
     win = armed
     shown = win.interpolate.view_a.shown_count
