@@ -108,13 +108,18 @@ def test_spline_turns_smoothly_through_a_key_where_lerp_kinks():
         along_keyframes(keys[:1], 0.5)
 
 
-def test_project_many_matches_project_for_one_target_and_batches_several():
+def _generator_and_targets():
+    """An untrained tiny16 generator and two of its shapes, thresholded at their medians to give them structure."""
     torch.manual_seed(0)
     p = get_profile("tiny16")
     g = Generator(p).eval()
     with torch.no_grad():
         out = g(sample_z(2, p, seed=3))
-        targets = (out > out.flatten(1).median(1).values[:, None, None, None]).numpy()
+    return g, p, (out > out.flatten(1).median(1).values[:, None, None, None]).numpy()
+
+
+def test_project_many_matches_project_for_one_target_and_batches_several():
+    g, _, targets = _generator_and_targets()
     z1, iou1 = project(g, targets[0], steps=15, restarts=2, seed=0)
     zs, ious = project_many(g, targets[:1], steps=15, restarts=2, seed=0)
     np.testing.assert_allclose(zs[0], z1, atol=1e-5)
@@ -126,12 +131,8 @@ def test_project_many_matches_project_for_one_target_and_batches_several():
 
 
 def test_project_many_from_given_starts_improves_on_them():
-    torch.manual_seed(0)
-    p = get_profile("tiny16")
-    g = Generator(p).eval()
+    g, p, targets = _generator_and_targets()
     with torch.no_grad():
-        out = g(sample_z(2, p, seed=3))
-        targets = (out > out.flatten(1).median(1).values[:, None, None, None]).numpy()
         start = sample_z(2, p, seed=8)
         start_iou = [_iou(a, b) for a, b in zip(g(start).numpy() > 0.5, targets)]
     zs, ious = project_many(g, targets, steps=15, restarts=1, init=start.numpy())

@@ -18,6 +18,7 @@ from superqt.utils import QSignalThrottler
 from gan_core.runtime import class_directions, semantic_directions
 
 from explorer.context import AppContext
+from explorer.panels.lazy import LazyPanel
 from explorer.state import PATH_FIELDS
 from explorer.widgets import describe, hbox, vbox
 
@@ -56,7 +57,7 @@ class DirectionRow(QWidget):
         self.value.setText("+0.0")
 
 
-class DirectionsPanel(QWidget):
+class DirectionsPanel(LazyPanel):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
@@ -93,30 +94,15 @@ class DirectionsPanel(QWidget):
         self.throttler = QSignalThrottler(parent=self)
         self.throttler.setTimeout(16)
         self.throttler.triggered.connect(self._apply)
-        self._stale = True
-        self._active = True
         ctx.state.changed.connect(self._on_changed)
         ctx.state.modelChanged.connect(lambda _m: self.reload())
         ctx.state.bankChanged.connect(lambda _b: self.reload())
         self.reload()
 
     # -- directions ----------------------------------------------------------------------------------------
-    def showEvent(self, event: Any) -> None:  # noqa: N802
-        super().showEvent(event)
-        if self._stale:
-            self.reload()
-
-    def set_active(self, on: bool) -> None:
-        """Whether the panel is on screen (a tabbed dock's tab is current, which isVisible does not tell): an
-        inactive panel does no work and catches up when it becomes active."""
-        self._active = on
-        if on and self._stale:
-            self.reload()
-
     def reload(self) -> None:
         """Find (or open the cached) directions of the state's model, named with its bank; once shown."""
-        self._stale = not (self._active and self.isVisible())
-        if self._stale or self.ctx.state.model is None:
+        if not self.due() or self.ctx.state.model is None:
             return
         model, bank = self.ctx.state.model, self.ctx.state.bank
         self._set_directions([])

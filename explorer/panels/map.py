@@ -15,6 +15,7 @@ from gan_core.runtime import latent_map, place_on_map
 
 from explorer.context import AppContext, ShapeChannel
 from explorer.panels.bank_picker import project_bank_shape
+from explorer.panels.lazy import LazyPanel
 from explorer.state import PATH_FIELDS
 from explorer.thumbs import voxel_pixmap
 from explorer.widgets import describe, hbox, vbox
@@ -31,13 +32,11 @@ def placement_job(lmap: Any, bank: Any) -> Callable[[Any, np.ndarray], np.ndarra
     return job
 
 
-class MapPanel(QWidget):
+class MapPanel(LazyPanel):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.lmap: Any = None
-        self._stale = True  # the map must be (re)opened when the panel is next shown
-        self._active = True
         self.map_params: dict[str, Any] = {}  # MapParams fields (defaults: 500 samples, PCA 50, perplexity 30)
         self.plot = describe(pg.PlotWidget(background="w"), "Latent map",
                              "Training shapes (dots) and generated samples (rings) by their D features, coloured "
@@ -80,27 +79,11 @@ class MapPanel(QWidget):
         self.reload()
 
     # -- the map -------------------------------------------------------------------------------------------
-    def showEvent(self, event: Any) -> None:  # noqa: N802
-        super().showEvent(event)
-        if self._stale:
-            self.reload()
-
-    def set_active(self, on: bool) -> None:
-        """Whether the panel is on screen (a tabbed dock's tab is current, which isVisible does not tell): an
-        inactive panel does no work and catches up when it becomes active."""
-        self._active = on
-        if on and self._stale:
-            self.reload()
-        elif on:
-            self.current.refresh()
-            self.path.refresh()
-
     def reload(self) -> None:
         """Forget the map; open the cached one for the state's model and bank, if there is one (once shown:
         a hidden panel does nothing)."""
         self._clear()
-        self._stale = not (self._active and self.isVisible())
-        if self._stale:
+        if not self.due():
             return
         st = self.ctx.state
         if st.bank is None or st.model is None:
@@ -157,6 +140,10 @@ class MapPanel(QWidget):
         self.build.setEnabled(False)
         self._set_status(f"{n} training shapes and {lmap.n_samples} generated samples "
                          f"({lmap.params.kind!r} D features, PCA + t-SNE).")
+        self.current.refresh()
+        self.path.refresh()
+
+    def refresh(self) -> None:
         self.current.refresh()
         self.path.refresh()
 
