@@ -195,6 +195,7 @@ def class_means(model: Model, bank: FeatureBank, *, per_class: int = 6, steps: i
     nearest = ((mine**2).sum(1)[:, None] - 2 * mine @ looks.T + (looks**2).sum(1)[None]).argmin(1)  # (T,)
     z, iou = project_many(_private_generator(model), targets, steps=steps, restarts=1, seed=seed,
                           init=zp[nearest], progress=progress)
+    log.info("projected %d training shapes, mean IoU %.3f", len(rows), float(iou.mean()))
     labels = bank.labels_[rows]
     c = len(bank.class_names_)
     counts = np.bincount(labels, minlength=c)

@@ -193,6 +193,7 @@ def build_map(model: Model, bank: FeatureBank, params: MapParams = MapParams(), 
     coords = TSNE(2, perplexity=perplexity, init="pca", random_state=params.seed).fit_transform(points)
     if progress is not None:
         progress(n_batches + 1, n_batches + 1)
+    log.info("latent map of %d shapes (%d generated) in %.1f s", len(rows), len(z), time.perf_counter() - t0)
     return LatentMap(
         coords=coords.astype(np.float32), points=points, pca_mean=pca.mean_.astype(np.float32),
         pca_components=pca.components_.astype(np.float32),
