@@ -107,6 +107,7 @@ class DirectionsPanel(LazyPanel):
         model, bank = self.ctx.state.model, self.ctx.state.bank
         self._set_directions([])
         self.means = None
+        self._base = self._last = None
         self.pair_box.setVisible(False)
         self.compute_classes.setEnabled(bank is not None)
         self.status.setText("Finding directions (PCA of the generator's first layer)\u2026" +
