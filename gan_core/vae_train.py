@@ -70,6 +70,7 @@ class VaeTrainConfig:
     kl_weight: float | None = None  # a1; profile: 5
     recon_loss: str = "mse"  # "mse": the paper's squared error; "bce": cross-entropy on G's logits
     recon_weight: float | None = None  # a2; profile: 1e-4
+    gan_weight: float = 1.0  # on L_GAN in G's loss; 0 skips D entirely (a 3D-VAE)
     holdout: float = 0.1  # share of the shapes kept out of training
     min_voxels: int = 32  # shapes with fewer occupied voxels (broken voxelisations) are skipped
     views: int = 4  # when the renders are made on demand
@@ -98,7 +99,7 @@ class VaeTrainConfig:
 
     def validate(self) -> None:
         validate_common(self, ("e_lr", "g_lr", "d_lr"))
-        for k in ("kl_weight", "recon_weight"):
+        for k in ("kl_weight", "recon_weight", "gan_weight"):
             v = getattr(self, k)
             if v is not None and not (v >= 0 and math.isfinite(v)):
                 raise BadInputError(f"--{k.replace('_', '-')} must be a number >= 0, got {v}")
@@ -289,6 +290,13 @@ class VaeTrainer(EpochTrainer):
             self.opt_e.zero_grad(set_to_none=True)
             self.scaler.scale(loss_e).backward()
             self.scaler.step(self.opt_e)
+        elif self.cfg.gan_weight == 0:
+            # G's loss is then a2 * recon, which is loss_e's dependence on G: one backward serves both.
+            self.opt_e.zero_grad(set_to_none=True)
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler.scale(loss_e).backward()
+            self.scaler.step(self.opt_e)
+            self.scaler.step(self.opt_g)
         else:
             out = self._gan_step(x, rec, loss_e, recon, b)
         self.scaler.update()
@@ -322,7 +330,7 @@ class VaeTrainer(EpochTrainer):
             self.scaler.step(self.opt_d)
         with autocast(dev, self.amp_dtype):
             g_gan = bce_logits(self.D.logits(fake.unsqueeze(1)), 1.0) + bce_logits(self.D.logits(rec.unsqueeze(1)), 1.0)
-        loss_g = g_gan + p.recon_weight * recon
+        loss_g = self.cfg.gan_weight * g_gan + p.recon_weight * recon
         self.opt_e.zero_grad(set_to_none=True)
         self.opt_g.zero_grad(set_to_none=True)
         # Two backward passes over the shared graph, each into its own parameters: E learns from KL + recon
@@ -414,7 +422,7 @@ class VaeTrainer(EpochTrainer):
             **{f"heldout_{k}": v for k, v in held.items()}, **{f"train_{k}": v for k, v in fit.items()},
             "n_heldout_eval": len(self.eval_pos),
         }
-        if not self.cfg.frozen and steps:
+        if not self.cfg.frozen and self.cfg.gan_weight > 0 and steps:
             rec.update(g_loss=mean_of(steps, "g_loss"), d_loss=mean_of(steps, "d_loss"), d_acc=mean_of(steps, "d_acc"),
                        d_update_rate=mean_of(steps, "d_updated"))
         return rec

@@ -93,6 +93,24 @@ def test_from_gan_frozen_trains_only_the_encoder(data, tmp_path):
     assert any(not torch.equal(v, ck["generator"][k]) for k, v in tr2.G.state_dict().items())
 
 
+def test_gan_weight_zero_trains_e_and_g_on_reconstruction_without_d(data, tmp_path):
+    gan = _gan(tmp_path)
+    d_before = {k: v.clone() for k, v in load_checkpoint(gan)["discriminator"].items()}
+    tr = VaeTrainer(_cfg(data, tmp_path / "run", from_gan=str(gan), freeze_generator=False, gan_weight=0.0,
+                         kl_weight=1e-3, recon_weight=1.0, epochs=1))
+    g_before = {k: v.clone() for k, v in tr.G.state_dict().items()}
+    vox, imgs = tr.read_batch(tr.train_pos[:8], 0)
+    rows = [tr.train_step(vox, imgs) for _ in range(12)]
+    assert not {"g_loss", "d_loss"} & set(rows[0])
+    assert np.mean([r["recon"] for r in rows[-3:]]) < 0.8 * np.mean([r["recon"] for r in rows[:3]])
+    assert any(not torch.equal(v, g_before[k]) for k, v in tr.G.state_dict().items())
+    assert all(torch.equal(v, d_before[k]) for k, v in tr.D.state_dict().items())
+    last = tr.run()  # an epoch's metrics without D's
+    assert "g_loss" not in last and np.isfinite(last["heldout_iou"])
+    with pytest.raises(BadInputError, match="gan-weight"):
+        _cfg(data, tmp_path / "x", gan_weight=-1.0).validate()
+
+
 def test_from_gan_refuses_other_architecture_and_prior(data, tmp_path):
     p = get_profile("fast32")
     save_checkpoint(tmp_path / "big.pt", profile=p, models={"generator": Generator(p)})

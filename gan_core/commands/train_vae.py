@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a1 on KL(q(z|y)||p(z)) averaged over z dims and batch (profile: the paper's 5)")
     p.add_argument("--recon-weight", type=float, default=None,
                    help="a2 on ||G(E(y)) - x||^2 summed over voxels, mean over batch (profile: the paper's 1e-4)")
+    p.add_argument("--gan-weight", type=float, default=1.0,
+                   help="weight of L_GAN in G's loss with --train-generator (1: the paper; 0: no discriminator, "
+                        "G and E learn reconstruction only, a 3D-VAE, faster and steadier on a small budget)")
     p.add_argument("--recon-loss", choices=["mse", "bce"], default="mse",
                    help="mse: the paper's squared error; bce: cross-entropy on G's logits (learns through a "
                         "confident, saturated generator); both summed over voxels, mean over batch")
