@@ -34,3 +34,14 @@ def test_failed_writes_are_messages_and_keep_the_previous_file(armed, guard, tmp
 def test_a_failing_trainer_shows_its_error_in_the_tab_and_the_app_goes_on(armed, guard, tmp_path, read_only, fault):
     out = trainer_fault(armed, fault, tmp_path, guard, read_only)
     assert out.result == "clean" and not out.lost, f"{out.result}: {out.detail} lost={out.lost}"
+
+
+def test_a_sequence_export_to_an_unknown_format_is_a_message(armed, guard, tmp_path):
+    from tests.gui.reliability_harness import dialogs
+
+    with dialogs(tmp_path / "path.txt"):  # the user typed another suffix into the save dialog
+        armed.interpolate.export_sequence(".gif")
+    assert wait_for(lambda: idle(armed) and bool(armed.messages.messages), 30)
+    level, text = armed.messages.messages[-1][1:]
+    assert level == "error" and "path.txt" in text and ".gif" in text and "\n" not in text
+    assert not (tmp_path / "path.txt").exists()
