@@ -6,6 +6,10 @@ AsyncRenderer and napari's layer slicer: each request carries an id taken on the
 for a target replaces that target's pending one, a request that became stale while running is dropped before
 meshing, and a result is delivered only if its id is still the target's newest. Generation and marching
 cubes both run on the worker thread; the GUI thread only copies the finished mesh into its actor.
+Finished shapes (grid and mesh) are cached by (z, level, display) for the loaded model (:class:`ShapeCache`),
+and :meth:`GenerationService.cached` hands one to the GUI thread at once, so a slider position seen before
+costs no generation, no marching cubes and no trip through the worker. *Background* requests (precomputing
+a slider's path) run only when no other request waits, and do not count as busy.
 
 :class:`JobRunner`: one-off long jobs (projecting a shape to z, loading a checkpoint or bank, exporting)
 on superqt workers, with progress, an abort flag checked between steps, and errors turned into messages.
@@ -17,6 +21,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -51,6 +56,7 @@ class Request:
     level: float = 0.5
     display: str = "mesh"  # "mesh", "voxels" (cubes) or "none" (voxels only, e.g. thumbnails)
     job: Callable[[Any, np.ndarray], Any] | None = None  # a custom step after generation (retrieval)
+    background: bool = False  # runs after every other pending request; a batch is meshed into the cache
 
 
 @dataclass
@@ -68,6 +74,37 @@ class ShapeResult:
     mesh_ms: float = 0.0
     extra: Any = None
     model: Any = field(default=None, repr=False)
+    background: bool = False
+
+
+class ShapeCache:
+    """Finished shapes (voxels, mesh) of one model by (z, level, display), least recently used dropped first.
+    Thread-safe: the worker fills it, the GUI thread reads it without waiting for a generation."""
+
+    def __init__(self, size: int = 160) -> None:  # a 101-position slider path and the views around it
+        self.size = size
+        self._lock = threading.Lock()
+        self._model: Any = None  # the model whose shapes these are
+        self._items: OrderedDict[tuple[bytes, float, str], tuple[np.ndarray, Any]] = OrderedDict()
+
+    def get(self, model: Any, z: np.ndarray, level: float, display: str) -> tuple[np.ndarray, Any] | None:
+        with self._lock:
+            if model is not self._model:
+                return None
+            key = (np.asarray(z, np.float32).tobytes(), float(level), display)
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, model: Any, z: np.ndarray, level: float, display: str, voxels: np.ndarray, mesh: Any) -> None:
+        with self._lock:
+            if model is not self._model:
+                self._items.clear()
+                self._model = model
+            self._items[(np.asarray(z, np.float32).tobytes(), float(level), display)] = (voxels, mesh)
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 class GenerationService(QObject):
@@ -98,6 +135,7 @@ class GenerationService(QObject):
         self._in_queue = 0  # results, errors and idle markers posted to the GUI thread, not yet handled there
         self._busy = False
         self._subs: dict[str, list[Callable[[ShapeResult], None]]] = {}
+        self.shapes = ShapeCache()
         self.dropped = 0  # stale results dropped (for tests and the benchmark)
         self.last_generate_ms = 0.0
         self._delivered.connect(self._deliver)
@@ -120,19 +158,29 @@ class GenerationService(QObject):
         self._subs.pop(target, None)
 
     def request(self, target: str, z: np.ndarray, *, level: float = 0.5, display: str = "mesh",
-                job: Callable[[Any, np.ndarray], Any] | None = None) -> int:
+                job: Callable[[Any, np.ndarray], Any] | None = None, background: bool = False) -> int:
         """Queue a shape (z (z_dim,)) or a batch (z (N, z_dim)) for ``target``; returns the request id.
-        A pending request for the same target is replaced."""
+        A pending request for the same target is replaced. A ``background`` batch waits for every other
+        request and, with display "mesh" or "voxels", meshes each shape into the cache."""
         with self._cond:
             if self.model is None:
                 return 0
             rid = next(self._ids)
             self._latest[target] = rid
             self._pending[target] = Request(target, rid, self.model, np.array(z, np.float32), float(level),
-                                            display, job)
+                                            display, job, background)
             self._cond.notify()
-        self._set_busy(True)
+        if not background:
+            self._set_busy(True)
         return rid
+
+    def cached(self, target: str, z: np.ndarray, *, level: float = 0.5, display: str = "mesh") -> ShapeResult | None:
+        """The finished shape for one z (z_dim,) if it is cached: shown at once, without the worker."""
+        hit = self.shapes.get(self.model, z, level, display) if display in ("mesh", "voxels") else None
+        if hit is None:
+            return None
+        return ShapeResult(target, 0, np.array(z, np.float32), hit[0], hit[1], float(level), display,
+                           model=self.model)
 
     def cancel(self, target: str) -> None:
         """Forget ``target``'s pending and running requests."""
@@ -151,7 +199,8 @@ class GenerationService(QObject):
 
     @property
     def busy(self) -> bool:
-        """True from a request until its results (and all before them) reached the GUI thread."""
+        """True from a request until its results (and all before them) reached the GUI thread; background
+        requests do not count (see :attr:`idle`)."""
         return self._busy
 
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -162,6 +211,7 @@ class GenerationService(QObject):
         self._thread.join(timeout)
 
     def _deliver(self, result: ShapeResult) -> None:
+        counted = result.id < 0 or not result.background
         try:
             if result.id < 0:  # an idle marker: only settles busy
                 pass
@@ -173,7 +223,7 @@ class GenerationService(QObject):
                     cb(result)
                 self.resultReady.emit(result)
         finally:
-            self._handled()
+            self._handled(counted)
 
     def _report_error(self, target: str, rid: int, message: str) -> None:
         try:
@@ -182,11 +232,12 @@ class GenerationService(QObject):
         finally:
             self._handled()
 
-    def _handled(self) -> None:
-        """One posted item handled: busy ends when nothing is pending, running or still queued for us."""
+    def _handled(self, counted: bool = True) -> None:
+        """One posted item handled: busy ends when no foreground request is pending, running or queued."""
         with self._cond:
-            self._in_queue -= 1
-            quiet = not self._pending and self._running is None and self._in_queue == 0
+            self._in_queue -= counted
+            quiet = self._in_queue == 0 and not any(not r.background for r in self._pending.values())
+            quiet = quiet and (self._running is None or self._running.background)
         self._set_busy(not quiet)
 
     def _set_busy(self, busy: bool) -> None:
@@ -206,14 +257,15 @@ class GenerationService(QObject):
                     self._cond.wait()
                 if self._stop:
                     return
-                target = next(iter(self._pending))  # the target waiting longest goes first
+                # the target waiting longest goes first, background work last
+                target = min(self._pending, key=lambda k: self._pending[k].background)
                 req = self._running = self._pending.pop(target)
             try:
                 result = self._run(req)
                 if result is None:
                     self.dropped += 1
                 else:
-                    self._post(self._delivered, result)
+                    self._post(self._delivered, result, counted=not req.background)
             except BaseException as e:  # noqa: BLE001 (reported, never raised on the worker thread)
                 self._post(self._errored, req.target, req.id, error_message(e))
             finally:
@@ -223,9 +275,9 @@ class GenerationService(QObject):
                 if idle:  # lets the GUI thread settle busy even when the last result was dropped here
                     self._post(self._delivered, ShapeResult("", -1, np.zeros(0), np.zeros(0)))
 
-    def _post(self, signal: Any, *args: Any) -> None:
+    def _post(self, signal: Any, *args: Any, counted: bool = True) -> None:
         with self._cond:
-            self._in_queue += 1
+            self._in_queue += counted
         signal.emit(*args)
 
     def _run(self, req: Request) -> ShapeResult | None:
@@ -240,13 +292,30 @@ class GenerationService(QObject):
         mesh = extra = None
         if req.job is not None:
             extra = req.job(req.model, vox)
-        elif single and req.display == "mesh":
-            mesh = voxels_to_mesh(vox, level=req.level, largest_component=True)
-        elif single and req.display == "voxels":
-            keep = largest_component(vox > req.level)  # as the smooth mesh shows it (the paper's figures)
-            mesh = voxels_to_cubes(np.where(keep, vox, 0.0), level=req.level)
+        elif single:
+            mesh = self._mesh(req.model, req.z, vox, req.level, req.display)
+        elif req.background and req.display != "none":
+            for zi, vi in zip(req.z, vox):  # fill the cache; stop early once superseded
+                if self._stale(req):
+                    return None
+                self._mesh(req.model, zi, vi, req.level, req.display)
         return ShapeResult(req.target, req.id, req.z, vox, mesh, req.level, req.display, gen_ms,
-                           (time.perf_counter() - t1) * 1000, extra, req.model)
+                           (time.perf_counter() - t1) * 1000, extra, req.model, req.background)
+
+    def _mesh(self, model: Any, z: np.ndarray, vox: np.ndarray, level: float, display: str) -> Any:
+        """The mesh of one grid ("mesh": marching cubes; "voxels": cubes; "none": None), cached by z."""
+        if display not in ("mesh", "voxels"):
+            return None
+        hit = self.shapes.get(model, z, level, display)
+        if hit is not None:
+            return hit[1]
+        if display == "mesh":
+            mesh = voxels_to_mesh(vox, level=level, largest_component=True)
+        else:
+            keep = largest_component(vox > level)  # as the smooth mesh shows it (the paper's figures)
+            mesh = voxels_to_cubes(np.where(keep, vox, 0.0), level=level)
+        self.shapes.put(model, z, level, display, vox, mesh)
+        return mesh
 
 
 class JobAborted(Exception):

@@ -185,3 +185,30 @@ def test_job_runner_abort_stops_at_the_next_progress_report(qtbot):
         jobs.abort()
     assert sig.args[0] == "Projecting: cancelled" and not finished
     qtbot.waitUntil(lambda: not jobs.busy, timeout=10000)
+
+
+def test_background_work_waits_for_the_views_and_is_never_busy(qtbot, service):
+    fake = FakeModel(hold=True)
+    service.set_model(fake)
+    service.request("A", z(1))
+    assert fake.entered.wait(10)  # the worker is inside generate(z1)
+    service.request("path", np.stack([z(5), z(6), z(7)]), background=True)
+    service.request("B", z(2))
+    fake.gate.set()
+    qtbot.waitUntil(lambda: len(fake.calls) == 3 and service.idle and not service.busy, timeout=10000)
+    assert [c[0, 0] for c in fake.calls] == [1, 2, 5]  # B went before the background batch
+    service.request("path", np.stack([z(8), z(9)]), background=True)
+    assert not service.busy
+
+
+def test_a_background_batch_fills_the_cache_that_views_read_without_the_worker(qtbot, service):
+    fake = FakeModel()
+    service.set_model(fake)
+    with qtbot.waitSignal(service.resultReady, timeout=10000):
+        service.request("path", np.stack([z(1), z(2)]), background=True)
+    hit = service.cached("current", z(2))
+    assert hit is not None and hit.mesh.n_points > 0 and hit.voxels.shape == (8, 8, 8)
+    assert service.cached("current", z(3)) is None  # never generated
+    assert service.cached("current", z(2), display="voxels") is None  # meshed as a smooth surface only
+    service.set_model(FakeModel())
+    assert service.cached("current", z(2)) is None  # another model's shapes
