@@ -88,7 +88,9 @@ class ShapeChannel(QObject):
     At most one request per view is in flight: changes that arrive meanwhile are folded into one request
     sent when it returns (with the newest z, read then). So during a slider drag the view shows a new
     shape each time the worker finishes one, instead of every result being superseded before it arrives
-    and the view standing still until the drag ends.
+    and the view standing still until the drag ends. A shape the service has cached is shown at once,
+    without the worker; a change that leaves the shape as it is (the same z, level, display and model: a
+    slider snapped to a precomputed position) asks for nothing.
 
     ``display`` None follows the state's display mode; "none" asks for voxels only (thumbnails).
     """
@@ -108,6 +110,7 @@ class ShapeChannel(QObject):
         self.stale = True
         self._inflight = 0  # id of the request on its way, 0 if none
         self._again = False  # something changed while it was on its way
+        self._sent: tuple[Any, ...] | None = None  # what the last request asked for (shown or on its way)
         view.installEventFilter(self)
         ctx.service.subscribe(target, self._show)
         ctx.service.failed.connect(self._failed)
@@ -136,20 +139,33 @@ class ShapeChannel(QObject):
         self.stale = False
         z = self.z_of()
         if z is None:
+            self._sent = None
             self.ctx.service.cancel(self.target)
             if hasattr(self.view, "set_status"):
                 self.view.set_status("empty")
             return
+        state = self.ctx.state
+        display = self.display or state.display
+        sent = (np.asarray(z, np.float32).tobytes(), state.level, display, id(state.model))
+        if self.job_of is None and sent == self._sent:
+            self._again = False
+            return  # that shape is shown or on its way
+        hit = self.ctx.service.cached(self.target, z, level=state.level, display=display) if not self.job_of else None
+        if hit is not None:  # shown now, in this event: the slider and the shape reach the screen together
+            self.ctx.service.cancel(self.target)  # a result still on its way must not replace it
+            self._again = False
+            self._sent = sent
+            self._show_result(hit)
+            return
         if self._inflight and self.ctx.service.is_current(self.target, self._inflight):
             self._again = True  # fold into one request when the one in flight returns
             return
-        state = self.ctx.state
         job = self.job_of() if self.job_of is not None else None
         if self.job_of is not None and job is None:
             return  # nothing to compute (e.g. no bank)
         self._again = False
-        self._inflight = self.ctx.service.request(self.target, z, level=state.level,
-                                                  display=self.display or state.display, job=job)
+        self._inflight = self.ctx.service.request(self.target, z, level=state.level, display=display, job=job)
+        self._sent = sent if self._inflight else None  # 0: the service has no model yet
 
     def _returned(self) -> None:
         self._inflight = 0
@@ -160,6 +176,7 @@ class ShapeChannel(QObject):
     def _failed(self, target: str, message: str) -> None:
         if target != self.target:
             return
+        self._sent = None
         if hasattr(self.view, "set_status"):
             self.view.set_status(message)
         self._returned()
