@@ -1,5 +1,6 @@
 """Interpolation: endpoints A and B, a fine slider t that updates the centre view live, lerp/slerp, a
-filmstrip of the path (generated in one batch), play/loop, and export of the sequence."""
+filmstrip of the path (generated in one batch), play/loop, and export of the sequence. While the slider is
+dragged or the path plays, the centre view shows the nearest precomputed position (explorer.path_preview)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from explorer.context import AppContext, ShapeChannel
 from explorer.panels.export import SequenceExport
 from explorer.panels.keyframes import KeyframeStrip
 from explorer.panels.slot import SlotEditor
+from explorer.path_preview import PathPreview
 from explorer.state import PATH_FIELDS
 from explorer.viewport import make_view
 from explorer.widgets import Thumb, describe, hbox, vbox
@@ -37,7 +39,7 @@ class InterpolatePanel(QWidget):
         self.channels = [
             ShapeChannel(ctx, "A", self.view_a, lambda: _z(st.slot("A")), frozenset({"slot:A"}),
                          caption=lambda: "A"),
-            ShapeChannel(ctx, "current", self.view_cur, st.current_z, PATH_FIELDS,
+            ShapeChannel(ctx, "current", self.view_cur, self._current_z, PATH_FIELDS,
                          caption=lambda: f"Current: {st.current_label()}"),
             ShapeChannel(ctx, "B", self.view_b, lambda: _z(st.slot("B")), frozenset({"slot:B"}),
                          caption=lambda: "B"),
@@ -78,7 +80,10 @@ class InterpolatePanel(QWidget):
         self.throttler.setTimeout(16)  # at most ~60 state updates a second while dragging
         self.slider.valueChanged.connect(self.throttler.throttle)
         self.throttler.triggered.connect(lambda: st.set_t(self.slider.value() / STEPS))
-        self.slider.sliderPressed.connect(st.break_merge)
+        self._dragging = False
+        self.live_preview = True  # False: every drag position is generated exactly (the benchmark's baseline)
+        self.preview = PathPreview(ctx, self, st.path_z, PATH_FIELDS - {"t", "current"})
+        self.slider.sliderPressed.connect(self._pressed)
         self.slider.sliderReleased.connect(self._released)
         self.spin.valueChanged.connect(lambda v: st.set_t(v))
         self.mode.currentTextChanged.connect(st.set_mode)
@@ -118,6 +123,12 @@ class InterpolatePanel(QWidget):
     def path_zs(self) -> np.ndarray | None:
         return self.ctx.state.path_z(np.linspace(0.0, 1.0, FRAMES))
 
+    def _current_z(self) -> np.ndarray | None:
+        st = self.ctx.state
+        if self.live_preview and (self._dragging or self.play.isChecked()) and st.current is None:
+            return self.preview.z_near(st.t)  # cached: no generation, no marching cubes
+        return st.current_z()
+
     def _on_changed(self, fields: frozenset[str]) -> None:
         if fields & {"t", "mode", "current"}:
             self._sync()
@@ -134,9 +145,10 @@ class InterpolatePanel(QWidget):
             self.mode.setCurrentText(st.mode)
             self.mode.blockSignals(False)
         near = int(round(st.t * (FRAMES - 1))) if st.current is None else -1
-        if near != self._highlight:  # restyling is costly: only when the nearest frame changes
-            for i, th in enumerate(self.frames):
-                th.setStyleSheet("QToolButton { border: 2px solid #3b82f6; border-radius: 4px; }" if i == near else "")
+        if near != self._highlight:  # restyling is costly: only the two frames whose highlight changes
+            for i in {self._highlight, near} & set(range(FRAMES)):
+                self.frames[i].setStyleSheet(
+                    "QToolButton { border: 2px solid #3b82f6; border-radius: 4px; }" if i == near else "")
             self._highlight = near
 
     def set_result(self, result: object) -> None:
@@ -150,9 +162,17 @@ class InterpolatePanel(QWidget):
         pass
 
     # -- widgets -> state ----------------------------------------------------------------------------------
+    def _pressed(self) -> None:
+        self._dragging = True
+        self.ctx.state.break_merge()
+        self.view_cur.set_interactive(True)
+
     def _released(self) -> None:
+        self._dragging = False
         self.throttler.flush()
         self.ctx.state.remember_current()
+        self.view_cur.set_interactive(False)
+        self.channels[1].refresh()  # the exact t instead of the nearest precomputed position
 
     def _jump(self, i: int) -> None:
         self.ctx.state.break_merge()
@@ -167,6 +187,7 @@ class InterpolatePanel(QWidget):
             self._timer.start()
         else:
             self._timer.stop()
+            self.channels[1].refresh()
 
     def _tick(self) -> None:
         st = self.ctx.state
@@ -196,6 +217,7 @@ class InterpolatePanel(QWidget):
 
     def close_views(self) -> None:
         self._timer.stop()
+        self.preview.detach()
         for v in self.views:
             v.close_view()
 

@@ -7,6 +7,7 @@ import pytest
 from PyQt6.QtCore import Qt
 
 from explorer.panels.interpolate import FRAMES, STEPS, InterpolatePanel
+from explorer.path_preview import coarse_to_fine
 
 
 @pytest.fixture
@@ -96,3 +97,61 @@ def test_export_gif_and_meshes(qtbot, panel, ctx, tmp_path, wait_idle):
     qtbot.waitUntil(lambda: bool(done), timeout=20000)
     assert len(list((tmp_path / "meshes").glob("frame_*.stl"))) >= 1
     wait_idle(ctx)
+
+
+# -- the precomputed path (explorer.path_preview): filled in the background, shown while dragging, refined on release
+def test_coarse_to_fine_visits_every_position_once_ends_first():
+    order = coarse_to_fine(101)
+    assert sorted(order.tolist()) == list(range(101))
+    assert order[:2].tolist() == [0, 100] and order[2:8].tolist() == [16, 32, 48, 64, 80, 96]
+    assert coarse_to_fine(1).tolist() == [0]
+
+
+def filled(qtbot, panel, ctx):
+    qtbot.waitUntil(lambda: panel.preview.done and ctx.service.idle, timeout=30000)
+
+
+def cached(ctx, z):
+    return ctx.service.cached("probe", z, level=ctx.state.level, display=ctx.state.display)
+
+
+def test_every_position_of_the_path_is_generated_and_meshed_in_the_background(qtbot, panel, ctx):
+    filled(qtbot, panel, ctx)
+    zs = panel.preview.zs
+    assert zs.shape == (len(panel.preview.t), ctx.state.z_dim)
+    np.testing.assert_allclose(zs[25], ctx.state.path_z(0.25), atol=1e-6)
+    hits = [cached(ctx, z) for z in zs]
+    assert all(h is not None and h.mesh is not None for h in hits)
+    assert not ctx.service.busy  # background work never shows as busy
+
+
+def test_a_drag_shows_cached_positions_without_the_worker_and_refines_on_release(qtbot, panel, ctx, wait_idle,
+                                                                                 monkeypatch):
+    filled(qtbot, panel, ctx)
+    sent, request = [], ctx.service.request
+
+    def spy(target, *args, **kwargs):
+        sent.append(target)
+        return request(target, *args, **kwargs)
+
+    monkeypatch.setattr(ctx.service, "request", spy)
+    shown = panel.view_cur.shown_count
+    panel.slider.setSliderDown(True)  # a mouse press on the handle
+    panel.slider.setValue(733)
+    qtbot.waitUntil(lambda: ctx.state.t == pytest.approx(0.733), timeout=5000)
+    assert panel.view_cur.shown_count > shown  # shown at once, in the same event
+    np.testing.assert_array_equal(panel.channels[1].result.z, panel.preview.zs[73])
+    assert "current" not in sent
+    panel.slider.setSliderDown(False)
+    wait_idle(ctx)
+    np.testing.assert_allclose(panel.channels[1].result.z, ctx.state.path_z(0.733), atol=1e-6)
+    assert "current" in sent
+
+
+def test_a_new_endpoint_recomputes_the_path(qtbot, panel, ctx):
+    filled(qtbot, panel, ctx)
+    old = panel.preview.zs.copy()
+    ctx.state.seed_slot("B", 99)
+    assert not np.array_equal(panel.preview.zs, old) and not panel.preview.done
+    qtbot.waitUntil(lambda: panel.preview.done, timeout=30000)
+    assert cached(ctx, panel.preview.zs[-1]) is not None
