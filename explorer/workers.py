@@ -112,7 +112,7 @@ class GenerationService(QObject):
 
     Signals
     -------
-    resultReady(ShapeResult)   a current result (stale ones are never emitted)
+    resultReady(ShapeResult)   a current result (stale and background ones are never emitted)
     failed(str target, str message)
     busyChanged(bool)
     """
@@ -221,7 +221,8 @@ class GenerationService(QObject):
                 self.last_generate_ms = result.generate_ms
                 for cb in list(self._subs.get(result.target, ())):
                     cb(result)
-                self.resultReady.emit(result)
+                if not result.background:  # cache filling is nobody's news (the status bar's timing)
+                    self.resultReady.emit(result)
         finally:
             self._handled(counted)
 
