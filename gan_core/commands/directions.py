@@ -163,7 +163,8 @@ def _render(model, z: np.ndarray, dirs: list, path: Path, base_label: str) -> No
 
     steps = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
     zs = np.concatenate([z[None] + (steps * d.span)[:, None] * d.vector[None] for d in dirs]).astype(np.float32)
-    titles = [f"{d.name[:28]} {s * d.span:+.1f}" for d in dirs for s in steps]
+    ascii_names = [d.name.replace("\u2192", "->").replace("\u2212", "-") for d in dirs]  # the render font has neither
+    titles = [f"{name[:28]} {s * d.span:+.1f}" for name, d in zip(ascii_names, dirs) for s in steps]
     render_grid(model.generate(zs, use_cache=False), path, titles=titles, ncols=len(steps), cell=200)
 
 
