@@ -186,7 +186,7 @@ def fill_model_menu(win: MainWindow) -> None:
 
 
 def _load_bundled(win: MainWindow, entry: object) -> None:
-    win.load_checkpoint(str(entry.checkpoint))  # type: ignore[attr-defined]
+    win.load_checkpoint(entry.name)  # type: ignore[attr-defined]  # by name: the registry's name and seeds
     bank = getattr(entry, "bank", None)
     if bank is not None and Path(bank).exists():
         # the bank opens once the model is in (it checks the discriminator's hash)

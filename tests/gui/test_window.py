@@ -119,6 +119,27 @@ def test_hot_swapping_a_checkpoint_updates_every_view(qtbot, window, tmp_path, w
     assert "other" in window.model_label.text()
 
 
+def test_model_menu_loads_a_bundled_model_by_its_registry_name(qtbot, window, tmp_path, monkeypatch, wait_idle):
+    from gan_core.checkpoint import save_checkpoint
+    from gan_core.runtime import list_models, load_model
+
+    other = load_model(profile="tiny16", device="cpu", precision="fp32")
+    save_checkpoint(tmp_path / "weights_file.pt", profile=other.profile, models={"generator": other.generator})
+    reg = tmp_path / "models.json"
+    reg.write_text('{"default": "chairs", "models": [{"name": "chairs", "checkpoint": "weights_file.pt"}]}')
+    monkeypatch.setattr("gan_core.runtime.list_models", lambda registry=reg: list_models(registry))
+    monkeypatch.setattr("explorer.menus.list_models", lambda: list_models(reg))
+    from explorer.menus import fill_model_menu
+
+    fill_model_menu(window)
+    act = next(a for a in window.model_menu.actions() if a.text() == "chairs")
+    act.trigger()
+    qtbot.waitUntil(lambda: window.state.model.name == "chairs", timeout=20000)  # the entry's name, not the file's
+    wait_idle(window.ctx)
+    fill_model_menu(window)
+    assert next(a for a in window.model_menu.actions() if a.text() == "chairs").isChecked()
+
+
 def test_session_save_and_open_through_the_window(qtbot, window, tmp_path):
     window.state.seed_slot("A", 55)
     window.state.set_t(0.2)
