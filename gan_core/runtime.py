@@ -23,7 +23,7 @@ from gan_core.config import Profile, get_profile
 from gan_core.device import autocast, autocast_dtype, describe, pick_device
 from gan_core.errors import BadCheckpointError, Gan3dError
 from gan_core.latent import check_z, project, sample_z
-from gan_core.models import Discriminator, Generator, ImageEncoder
+from gan_core.models import Discriminator, Generator, ImageEncoder, inference_generator
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,9 @@ def find_model(name: str | None = None, *, need: str | None = None) -> ModelEntr
 class Model:
     """A loaded generator (and, when the checkpoint has them, discriminator and image encoder).
 
-    ``generate(z)`` is thread-safe; results are cached by z (LRU), so revisiting a slider position is free.
+    ``generate(z)`` is thread-safe; results are cached by z (LRU), so revisiting a slider position is free. On the
+    CPU it runs a copy of ``generator`` made at load time (BatchNorm folded, weights cast once): treat the
+    loaded networks as read-only.
     """
 
     def __init__(
@@ -108,6 +110,9 @@ class Model:
         self.generator = self._build(Generator, "generator", required=ckpt is not None)
         self.discriminator = self._build(Discriminator, "discriminator", required=False)
         self.encoder = self._build(ImageEncoder, "encoder", required=False)
+        self._cpu_generator = (  # what generate() runs on the CPU: BatchNorm folded, weights cast once
+            inference_generator(self.generator, self.amp_dtype or torch.float32, torch.channels_last_3d)
+            if self.device.type == "cpu" and self.amp_dtype in (None, torch.bfloat16) else None)
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -165,8 +170,11 @@ class Model:
             for s in range(0, len(todo), self.batch_size):
                 idx = todo[s:s + self.batch_size]
                 zt = torch.from_numpy(zs[idx]).to(self.device)
-                with autocast(self.device, self.amp_dtype):
-                    vox = self.generator(zt)
+                if self._cpu_generator is not None:
+                    vox = self._cpu_generator(zt.to(self.amp_dtype or torch.float32))
+                else:
+                    with autocast(self.device, self.amp_dtype):
+                        vox = self.generator(zt)
                 vox = vox.float().cpu().numpy()
                 out[idx] = vox
                 if use_cache:

@@ -6,7 +6,7 @@ from torch import nn
 
 from gan_core.config import PROFILES, Profile, get_profile
 from gan_core.errors import BadInputError
-from gan_core.models import Discriminator, Generator, ImageEncoder, kl_divergence, reparameterize
+from gan_core.models import Discriminator, Generator, ImageEncoder, inference_generator, kl_divergence, reparameterize
 
 
 def _layers(module: nn.Module, kind: type) -> list[nn.Module]:
@@ -104,3 +104,22 @@ def test_recalibrate_batchnorm_averages_the_given_batches_and_keeps_the_mode():
     torch.testing.assert_close(net[1].running_mean, h.mean(0))
     torch.testing.assert_close(net[1].running_var, want_var)
     assert not net.training and net[1].momentum == 0.1
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 3e-2)])
+def test_inference_generator_folds_batchnorm_and_matches_eval_mode(dtype, tol):
+    p = get_profile("tiny16")
+    torch.manual_seed(0)
+    g = Generator(p)
+    g.train()
+    for _ in range(3):  # running statistics away from their initial 0 / 1
+        g(torch.randn(8, p.z_dim))
+    fast = inference_generator(g.eval(), dtype, torch.channels_last_3d)
+    assert not _layers(fast, nn.BatchNorm3d) and len(_layers(g, nn.BatchNorm3d)) == 2
+    assert all(q.dtype == dtype and not q.requires_grad for q in fast.parameters())
+    z = torch.randn(4, p.z_dim)
+    with torch.no_grad():
+        want, got = g(z), fast(z.to(dtype))
+    assert got.dtype == dtype
+    torch.testing.assert_close(got.float(), want, rtol=tol, atol=tol)
+    assert g.training is False and all(q.dtype == torch.float32 for q in g.parameters())  # the original is untouched

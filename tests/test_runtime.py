@@ -41,6 +41,18 @@ def test_generate_is_cached_and_consistent():
     assert len(m._cache) == 0
 
 
+@pytest.mark.parametrize("precision,tol", [("fp32", 1e-5), ("bf16", 3e-2)])
+def test_generate_gives_the_generators_eval_output(ckpt, precision, tol):
+    """generate() runs a folded, pre-cast copy on the CPU: the same shapes as the checkpoint's generator."""
+    import torch
+
+    m = load_model(ckpt, device="cpu", precision=precision)
+    z = m.sample_z(3, seed=4)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        want = m.generator(torch.from_numpy(z)).float().numpy()
+    np.testing.assert_allclose(m.generate(z, use_cache=False), want, atol=tol)
+
+
 def test_generate_batches_larger_than_batch_size():
     m = load_model(profile="tiny16", precision="fp32")
     m.batch_size = 4

@@ -1,0 +1,133 @@
+"""CPU fast paths for the three layers that oneDNN, PyTorch's CPU convolution library, runs far below its usual
+rate: the generator's first layer (ConvTranspose3d z -> 4^3 from a 1^3 input), its last (ConvTranspose3d C -> 1)
+and the discriminator's first (Conv3d 1 -> C); the last two have kernel 4, stride 2, padding 1.
+
+* A transposed 3D convolution with one output channel runs at about a fifteenth of the usual rate. It is the
+  generator's output layer (a third of the paper64 generator's time at batch 1) and the input gradient of the
+  discriminator's first layer. As one matrix product (every input voxel's 64 kernel taps) plus eight shifted
+  adds it runs at the usual rate.
+* The first layer on a 1^3 input is a matrix product; as a convolution it cost a third of a fast32 frame.
+
+The layers keep their nn.ConvTranspose3d / nn.Conv3d parameters, so checkpoints are unchanged; other devices
+use the stock kernels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+_K, _S, _P = 4, 2, 1  # kernel, stride, padding of both layers
+
+
+def transpose_conv_to_one(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """conv_transpose3d(x, weight, stride 2, padding 1) for weight (C, 1, 4, 4, 4): x (N, C, R, R, R) ->
+    (N, 1, 2R, 2R, 2R) in x's dtype, summed in float32 or wider (no bias)."""
+    n, c, r = x.shape[0], x.shape[1], x.shape[2]
+    rows = x.permute(0, 2, 3, 4, 1).reshape(-1, c)  # (N R^3, C): a view when x is channels_last
+    # Tap k = 2 s + a along each axis (s shift, a output parity): input voxel i lands on padded output 2 (i + s) + a.
+    taps = (weight.reshape(c, _K**3).t() @ rows.t()).view(2, 2, 2, 2, 2, 2, n, r, r, r)  # (sx ax sy ay sz az N i j k)
+    acc = torch.zeros(2, 2, 2, n, r + 1, r + 1, r + 1, dtype=torch.promote_types(x.dtype, torch.float32),
+                      device=x.device)
+    for sx in (0, 1):
+        for sy in (0, 1):
+            for sz in (0, 1):
+                acc[:, :, :, :, sx:sx + r, sy:sy + r, sz:sz + r] += taps[sx, :, sy, :, sz]
+    side = 2 * r + 2
+    out = acc.permute(3, 4, 0, 5, 1, 6, 2).reshape(n, side, side, side)[:, 1:-1, 1:-1, 1:-1]  # drop the padding
+    return out.unsqueeze(1).to(x.dtype)
+
+
+def _conv_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, transposed: bool,
+                   mask: list[bool]) -> tuple[torch.Tensor | None, ...]:
+    """The stock (oneDNN) gradients of the layer, for the outputs ``mask`` asks for (input, weight, bias)."""
+    return torch.ops.aten.convolution_backward(
+        grad, x, weight, [grad.shape[1]], [_S] * 3, [_P] * 3, [1] * 3, transposed, [0] * 3, 1, mask)
+
+
+class _UpToOne(torch.autograd.Function):
+    """Forward by :func:`transpose_conv_to_one`; the gradients (a normal convolution) by oneDNN."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):  # type: ignore[no-untyped-def, override]
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        y = transpose_conv_to_one(x, weight)
+        return y if bias is None else y + bias.view(1, 1, 1, 1, 1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # type: ignore[no-untyped-def, override]
+        x, weight = ctx.saved_tensors
+        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
+        gx, gw, gb = _conv_backward(grad, x, weight, True, mask)
+        return gx, gw, gb if ctx.has_bias else None
+
+
+class _DownFromOne(torch.autograd.Function):
+    """Forward and weight gradient by oneDNN; the input gradient by :func:`transpose_conv_to_one`."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):  # type: ignore[no-untyped-def, override]
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return F.conv3d(x, weight, bias, _S, _P)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # type: ignore[no-untyped-def, override]
+        x, weight = ctx.saved_tensors
+        gx = transpose_conv_to_one(grad, weight) if ctx.needs_input_grad[0] else None
+        mask = [False, ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
+        _, gw, gb = _conv_backward(grad, x, weight, False, mask) if mask[1] or mask[2] else (None, None, None)
+        return gx, gw, gb if ctx.has_bias else None
+
+
+def _apply(fn: type[torch.autograd.Function], x: torch.Tensor, weight: torch.Tensor,
+           bias: torch.Tensor | None) -> torch.Tensor:
+    """Run ``fn`` in autocast's dtype when autocast is on (a custom Function is not autocast by itself)."""
+    dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+    with torch.autocast("cpu", enabled=False):
+        return fn.apply(x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype))
+
+
+class LatentConvTranspose3d(nn.ConvTranspose3d):
+    """nn.ConvTranspose3d(in_channels, out_channels, 4, 1, 0, bias=False) on a 1^3 input: the generator's first
+    layer, z (N, z_dim, 1, 1, 1) -> (N, C, 4, 4, 4), channels_last."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, _K, 1, 0, bias=False)
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if x.device.type != "cpu" or output_size is not None or x.shape[2:] != (1, 1, 1):
+            return super().forward(x, output_size)
+        n, c = x.shape[0], self.out_channels
+        w = self.weight.permute(0, 2, 3, 4, 1).reshape(self.in_channels, -1)  # a view when channels_last
+        y = (x.reshape(n, -1) @ w).view(n, _K, _K, _K, c).permute(0, 4, 1, 2, 3)
+        return y if self.bias is None else y + self.bias.view(1, c, 1, 1, 1)
+
+
+class OneOutConvTranspose3d(nn.ConvTranspose3d):
+    """nn.ConvTranspose3d(in_channels, 1, 4, 2, 1): the generator's output layer."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__(in_channels, 1, _K, _S, _P)
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if x.device.type != "cpu" or output_size is not None:
+            return super().forward(x, output_size)
+        return _apply(_UpToOne, x, self.weight, self.bias)
+
+
+class OneInConv3d(nn.Conv3d):
+    """nn.Conv3d(1, out_channels, 4, 2, 1, bias=False): the discriminator's input layer."""
+
+    def __init__(self, out_channels: int) -> None:
+        super().__init__(1, out_channels, _K, _S, _P, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            return super().forward(x)
+        return _apply(_DownFromOne, x, self.weight, self.bias)
