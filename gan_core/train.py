@@ -9,12 +9,13 @@ epoch, for previews).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -177,10 +178,11 @@ class Trainer(EpochTrainer):
             self.scaler.scale(d_loss).backward()
             self.world.all_reduce_grads(self.D)
             self.scaler.step(self.opt_d)
-        with autocast(dev, self.amp_dtype):
-            g_loss = bce_logits(self.D.logits(_noisy(fake, noise)), 1.0)
-        self.opt_g.zero_grad(set_to_none=True)
-        self.scaler.scale(g_loss).backward()
+        with _frozen(self.D):  # G's step needs D's input gradient only: skip D's weight gradients
+            with autocast(dev, self.amp_dtype):
+                g_loss = bce_logits(self.D.logits(_noisy(fake, noise)), 1.0)
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler.scale(g_loss).backward()
         self.world.all_reduce_grads(self.G)
         self.scaler.step(self.opt_g)
         self.scaler.update()
@@ -254,6 +256,16 @@ class Trainer(EpochTrainer):
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _frozen(net: nn.Module) -> Iterator[None]:
+    """``net``'s parameters take no gradient inside the block; gradients still flow through it to its input."""
+    net.requires_grad_(False)
+    try:
+        yield
+    finally:
+        net.requires_grad_(True)
+
+
 def _noisy(x: torch.Tensor, std: float) -> torch.Tensor:
     return x + std * torch.randn_like(x) if std > 0 else x
 

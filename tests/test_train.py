@@ -53,6 +53,13 @@ def test_gating_skips_discriminator_updates(data, tmp_path):
     assert all(tr2.train_step(tr2.data.read(np.arange(8)))["d_updated"] for _ in range(2))
 
 
+def test_generator_step_takes_no_discriminator_weight_gradients(data, tmp_path):
+    tr = Trainer(_cfg(data, tmp_path / "run", d_acc_threshold=1e-9))  # D never updated: only G's step backpropagates
+    tr.train_step(tr.data.read(np.arange(8)))
+    assert all(p.grad is None and p.requires_grad for p in tr.D.parameters())
+    assert all(p.grad is not None for p in tr.G.parameters())
+
+
 def test_run_writes_checkpoints_metrics_and_samples(data, tmp_path):
     out = tmp_path / "run"
     Trainer(_cfg(data, out, snapshot_every=1)).run()
