@@ -1,114 +1,208 @@
-"""Core speed: generator latency, slider frame (generate + mesh), training step; each against a plain fp32
-PyTorch baseline (eval, no_grad, default memory format: how public reimplementations run it) measured in the
-same run and reported as a ratio. Used by `gan3d bench` and benchmarks/bench_core.py.
+"""Core speed on the CPU: generator latency, slider frame (generate + mesh) and training step, each against a plain
+fp32 PyTorch baseline measured in the same run and reported as a ratio. Used by `gan3d bench` and
+benchmarks/bench_core.py.
+
+The baseline is the network as public reimplementations write it, built here from stock layers
+(nn.ConvTranspose3d / nn.Conv3d / nn.BatchNorm3d / ReLU / LeakyReLU / Sigmoid), fp32, default memory format, no
+autocast; inference under torch.no_grad in eval mode; training with Adam, D updated every step. It has the same
+weights as ours. Ours is what the app and `gan3d train` run: runtime.Model.generate and Trainer.train_step.
+
+Baseline and ours alternate call by call, so a change in the machine's load hits both; each is reported as the
+median of wall time and of CPU time (this process, all threads). On a shared machine the CPU time is the steadier
+measure: it leaves out the time spent waiting for a core.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from gan_core.config import get_profile
+from gan_core.config import Profile, get_profile
 from gan_core.device import autocast
 from gan_core.mesh import voxels_to_mesh
-from gan_core.models import Discriminator, Generator, bce_logits
-from gan_core.runtime import load_model
+from gan_core.runtime import Model, load_model
+
+CPU = torch.device("cpu")
 
 
-def median_ms(fn, repeats: int, warmup: int = 2) -> float:
+class Timing(NamedTuple):
+    wall_ms: float
+    cpu_ms: float
+
+
+class Row(NamedTuple):
+    name: str
+    baseline: Timing
+    ours: Timing
+
+
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    w, c = time.perf_counter(), time.process_time()
+    fn()
+    return (time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000
+
+
+def _median(samples: list[tuple[float, float]]) -> Timing:
+    return Timing(statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples))
+
+
+def median_timing(fn: Callable[[], object], repeats: int, warmup: int = 2) -> Timing:
+    """Median wall and CPU time of ``repeats`` calls of ``fn``."""
     for _ in range(warmup):
         fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t) * 1000)
-    return statistics.median(ts)
+    return _median([_timed(fn) for _ in range(repeats)])
 
 
-def baseline_generate(profile_name: str, repeats: int) -> float:
-    """What public reimplementations do: eval(), no_grad, fp32, default memory format."""
-    g = Generator(get_profile(profile_name)).eval()
-    z = torch.randn(1, g.profile.z_dim)
-
-    def run():
-        with torch.no_grad():
-            g(z).numpy()
-
-    return median_ms(run, repeats)
+def paired_medians(baseline: Callable[[], object], ours: Callable[[], object], repeats: int,
+                   warmup: int = 2) -> tuple[Timing, Timing]:
+    """Median wall and CPU time of ``baseline`` and ``ours``, called alternately ``repeats`` times each."""
+    for _ in range(warmup):
+        baseline()
+        ours()
+    pairs = [(_timed(baseline), _timed(ours)) for _ in range(repeats)]
+    return _median([b for b, _ in pairs]), _median([o for _, o in pairs])
 
 
-def ours_generate(model, repeats: int) -> float:
+# -- the baseline networks ---------------------------------------------------------------------------------
+def plain_generator(p: Profile) -> nn.Sequential:
+    """G from stock layers: input z as (N, z_dim, 1, 1, 1), output (N, 1, R, R, R)."""
+    ch = p.g_channels
+    layers: list[nn.Module] = [nn.ConvTranspose3d(p.z_dim, ch[0], 4, 1, 0, bias=False), nn.BatchNorm3d(ch[0]), nn.ReLU(True)]
+    for a, b in zip(ch, ch[1:]):
+        layers += [nn.ConvTranspose3d(a, b, 4, 2, 1, bias=False), nn.BatchNorm3d(b), nn.ReLU(True)]
+    layers += [nn.ConvTranspose3d(ch[-1], 1, 4, 2, 1), nn.Sigmoid()]
+    return nn.Sequential(*layers)
+
+
+class PlainDiscriminator(nn.Module):
+    """D from stock layers, with the parameter names of models.Discriminator: (N, 1, R, R, R) -> logits (N,)."""
+
+    def __init__(self, p: Profile) -> None:
+        super().__init__()
+        ch = p.d_channels
+        self.blocks = nn.Sequential(*[
+            nn.Sequential(nn.Conv3d(a, b, 4, 2, 1, bias=False), nn.BatchNorm3d(b), nn.LeakyReLU(0.2, True))
+            for a, b in zip((1,) + ch[:-1], ch)
+        ])
+        self.head = nn.Conv3d(ch[-1], 1, 4, 1, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(x)).flatten()
+
+
+def plain_copy_of(model: Model) -> nn.Sequential:
+    """The baseline generator with ``model``'s weights, in eval mode."""
+    g = plain_generator(model.profile)
+    g.load_state_dict({k.removeprefix("net."): v.cpu() for k, v in model.generator.state_dict().items()})
+    return g.eval()
+
+
+def plain_generate(g: nn.Sequential, z: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        zt = torch.from_numpy(z)
+        return g(zt.view(*zt.shape, 1, 1, 1))[:, 0].numpy()
+
+
+def plain_train_step(p: Profile, batch: int, amp_dtype: torch.dtype | None = None,
+                     memory_format: torch.memory_format = torch.contiguous_format) -> Callable[[], None]:
+    """One step of the paper's recipe on the baseline networks (D updated every step); the baseline is fp32
+    (``amp_dtype`` None) in the default memory format."""
+    g, d = plain_generator(p).to(memory_format=memory_format), PlainDiscriminator(p).to(memory_format=memory_format)
+    opt_g = torch.optim.Adam(g.parameters(), p.g_lr, betas=(p.beta1, p.beta2))
+    opt_d = torch.optim.Adam(d.parameters(), p.d_lr, betas=(p.beta1, p.beta2))
+    real = (torch.rand(batch, 1, *(p.resolution,) * 3) > 0.9).float().contiguous(memory_format=memory_format)
+
+    def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logits.float(), torch.full_like(logits.float(), target))
+
+    def step() -> None:
+        with autocast(CPU, amp_dtype):
+            fake = g(torch.randn(batch, p.z_dim, 1, 1, 1))
+            d_loss = bce(d(real), 1.0) + bce(d(fake.detach()), 0.0)
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        with autocast(CPU, amp_dtype):
+            g_loss = bce(d(fake), 1.0)
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+
+    return step
+
+
+# -- ours ----------------------------------------------------------------------------------------------------
+def gan3d_train_step(profile_name: str, batch: int, workdir: Path) -> tuple[Callable[[], None], list[bool]]:
+    """Trainer.train_step on a random batch, D updated every step like the baseline (threshold 1); also returns
+    the list that records, per call, whether D was updated."""
+    from gan_core.data.synthetic import make_synthetic_dataset, save_npz
+    from gan_core.train import Trainer, TrainConfig
+
+    res = get_profile(profile_name).resolution
+    data = save_npz(workdir / f"{profile_name}.npz", *make_synthetic_dataset(1, res))
+    trainer = Trainer(TrainConfig(data=str(data), out=str(workdir / profile_name), profile=profile_name,
+                                  batch_size=batch, d_acc_threshold=1.0, device="cpu"))
+    real = (np.random.default_rng(0).random((batch,) + (res,) * 3) > 0.9).astype(np.uint8)
+    updated: list[bool] = []
+    return lambda: updated.append(trainer.train_step(real)["d_updated"]), updated
+
+
+# -- the table -----------------------------------------------------------------------------------------------
+def generator_row(model: Model, repeats: int) -> Row:
     z = model.sample_z(1, 0)
-    return median_ms(lambda: model.generate(z, use_cache=False), repeats)
+    plain = plain_copy_of(model)
+    base, ours = paired_medians(lambda: plain_generate(plain, z), lambda: model.generate(z, use_cache=False), repeats)
+    return Row(f"{model.profile.name} generator, batch 1", base, ours)
 
 
-def train_step_ms(profile_name: str, batch: int, optimized: bool, repeats: int) -> float:
-    p = get_profile(profile_name)
-    fmt = torch.channels_last_3d if optimized else torch.contiguous_format
-    dtype = torch.bfloat16 if optimized else None
-    dev = torch.device("cpu")
-    g, d = Generator(p).to(memory_format=fmt), Discriminator(p).to(memory_format=fmt)
-    og, od = torch.optim.Adam(g.parameters(), 1e-4), torch.optim.Adam(d.parameters(), 1e-4)
-    real = (torch.rand(batch, 1, *(p.resolution,) * 3) > 0.9).float().contiguous(memory_format=fmt)
-
-    def step():
-        z = torch.randn(batch, p.z_dim)
-        with autocast(dev, dtype):
-            fake = g(z).unsqueeze(1)
-            dl = bce_logits(d.logits(real), 1.0) + bce_logits(d.logits(fake.detach()), 0.0)
-        od.zero_grad()
-        dl.backward()
-        od.step()
-        with autocast(dev, dtype):
-            gl = bce_logits(d.logits(fake), 1.0)
-        og.zero_grad()
-        gl.backward()
-        og.step()
-
-    return median_ms(step, repeats, warmup=1)
+def slider_frame_row(model: Model, repeats: int) -> Row:
+    z = model.sample_z(1, model.default_seeds[0] if model.default_seeds else 0)
+    plain = plain_copy_of(model)
+    base, ours = paired_medians(lambda: voxels_to_mesh(plain_generate(plain, z)[0]),
+                                lambda: voxels_to_mesh(model.generate(z, use_cache=False)[0]), repeats)
+    return Row(f"{model.profile.name} slider frame (generate + mesh)", base, ours)
 
 
-def run(args: argparse.Namespace) -> list[tuple[str, float, float]]:
-    """Measure and print the table; returns its rows (name, baseline ms, ours ms)."""
-    rows = []
+def train_row(profile_name: str, batch: int, repeats: int) -> Row:
+    with tempfile.TemporaryDirectory(prefix="gan3d_bench_") as tmp:
+        ours, updated = gan3d_train_step(profile_name, batch, Path(tmp))
+        base, mine = paired_medians(plain_train_step(get_profile(profile_name), batch), ours, repeats, warmup=1)
+    skipped = "" if all(updated) else f" (D skipped {updated.count(False)} of {len(updated)} updates)"
+    return Row(f"{profile_name} train step, batch {batch}{skipped}", base, mine)
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    """Measure and print the table; returns its rows."""
     try:
-        model = load_model(args.checkpoint)
+        model = load_model(args.checkpoint, device="cpu")
     except Exception as e:  # no bundled model yet: measure an untrained fast32 (same cost)
         print(f"(no trained model: {e}; timing an untrained fast32)")
-        model = load_model(profile="fast32")
+        model = load_model(profile="fast32", device="cpu")
     prof = model.profile.name
-
-    base = baseline_generate(prof, args.repeats)
-    ours = ours_generate(model, args.repeats)
-    rows.append((f"{prof} generator, batch 1", base, ours))
-
-    z = model.sample_z(1, 1)
-    grid = model.generate(z)[0]
-    mesh_ms = median_ms(lambda: voxels_to_mesh(grid), args.repeats)
-    frame = median_ms(lambda: voxels_to_mesh(model.generate(model.sample_z(1, None), use_cache=False)[0]),
-                      args.repeats)
-    rows.append((f"{prof} slider frame (generate + mesh)", base + mesh_ms, frame))
-
-    p64 = load_model(profile="paper64")
-    rows.append(("paper64 generator, batch 1", baseline_generate("paper64", args.repeats),
-                 ours_generate(p64, args.repeats)))
-    rows.append((f"{prof} train step, batch 32", train_step_ms(prof, 32, False, args.train_repeats),
-                 train_step_ms(prof, 32, True, args.train_repeats)))
+    rows = [generator_row(model, args.repeats), slider_frame_row(model, args.repeats),
+            generator_row(load_model(profile="paper64", device="cpu"), args.repeats),
+            train_row(prof, 32, args.train_repeats)]
     if not args.skip_paper64_train:
-        rows.append(("paper64 train step, batch 32", train_step_ms("paper64", 32, False, args.train_repeats),
-                     train_step_ms("paper64", 32, True, args.train_repeats)))
+        rows.append(train_row("paper64", 32, args.train_repeats))
+    grid = model.generate(model.sample_z(1, 1))[0]
+    mesh = median_timing(lambda: voxels_to_mesh(grid), args.repeats)
 
-    print(f"\nmachine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-          f"model {model.name}; medians\n")
-    print("| measurement | plain fp32 baseline (ms) | gan3d (ms) | speed-up |")
-    print("|---|---|---|---|")
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} torch thread(s), CPU, model {model.name}; medians of "
+          f"{args.repeats} calls ({args.train_repeats} training steps), baseline and gan3d alternating\n")
+    print("| measurement | baseline wall (ms) | gan3d wall (ms) | speed-up wall | baseline CPU (ms) | gan3d CPU (ms) "
+          "| speed-up CPU |")
+    print("|---|---|---|---|---|---|---|")
     for name, b, o in rows:
-        print(f"| {name} | {b:.1f} | {o:.1f} | {b / o:.2f}x |")
-    print(f"| marching cubes + largest component, {model.resolution}^3 | | {mesh_ms:.1f} | |")
+        print(f"| {name} | {b.wall_ms:.1f} | {o.wall_ms:.1f} | {b.wall_ms / o.wall_ms:.2f}x | {b.cpu_ms:.1f} | "
+              f"{o.cpu_ms:.1f} | {b.cpu_ms / o.cpu_ms:.2f}x |")
+    print(f"| marching cubes + largest component, {model.resolution}^3 | | {mesh.wall_ms:.1f} | | | {mesh.cpu_ms:.1f} | |")
     return rows
