@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PyQt6.QtCore import QPoint, Qt
 from PyQt6.QtGui import QKeySequence
-from PyQt6.QtWidgets import QLabel, QMenu, QPushButton, QWidget
+from PyQt6.QtWidgets import QLabel, QMenu, QPushButton, QSizePolicy, QWidget
 
 from explorer.context import AppContext, ShapeChannel
 from explorer.widgets import Thumb, describe, hbox
@@ -41,6 +41,7 @@ class KeyframeStrip(QWidget):
         self.caption = QLabel("Keyframes:")
         self._row = hbox(spacing=2)
         self.setLayout(hbox(self.caption, self._row, 1, self.add, self.clear, margins=0))
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)  # the 3D views take the height
         self.channel = ShapeChannel(ctx, "keyframes", self, self.keys_z, frozenset({"slot:A", "slot:B", "keys"}),
                                     display="none", link_camera=False)
         for i, frame in enumerate(frames):

@@ -45,7 +45,7 @@ class MapPanel(LazyPanel):
         self.plot.hideAxis("bottom")
         self.plot.setAspectLocked(True)
         self.plot.setMenuEnabled(False)
-        self.legend = self.plot.addLegend(offset=(4, 4), labelTextSize="8pt")
+        self.legend = self.plot.addLegend(offset=(4, 4), labelTextSize="7pt", colCount=2)  # covers fewer points
         self.path_item = pg.PlotDataItem(pen=pg.mkPen("#222", width=2), symbol="o", symbolSize=9,
                                          symbolBrush="#fff", symbolPen=pg.mkPen("#222"))
         self.current_item = pg.ScatterPlotItem(symbol="star", size=22, brush=pg.mkBrush("#111"), pen=pg.mkPen("w"))
