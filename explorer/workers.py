@@ -187,6 +187,7 @@ class GenerationService(QObject):
         with self._cond:
             self._pending.pop(target, None)
             self._latest[target] = next(self._ids)
+        self._handled(counted=False)  # a cancelled pending request posts nothing: busy may end here
 
     def is_current(self, target: str, rid: int) -> bool:
         with self._cond:
@@ -234,7 +235,8 @@ class GenerationService(QObject):
             self._handled()
 
     def _handled(self, counted: bool = True) -> None:
-        """One posted item handled: busy ends when no foreground request is pending, running or queued."""
+        """One posted item handled (``counted``), or work withdrawn: busy ends when no foreground request is
+        pending, running or queued."""
         with self._cond:
             self._in_queue -= counted
             quiet = self._in_queue == 0 and not any(not r.background for r in self._pending.values())

@@ -216,3 +216,14 @@ def test_a_background_batch_fills_the_cache_that_views_read_without_the_worker(q
     assert service.cached("current", z(2), display="voxels") is None  # meshed as a smooth surface only
     service.set_model(FakeModel())
     assert service.cached("current", z(2)) is None  # another model's shapes
+
+
+def test_cancelling_a_pending_request_ends_busy(qtbot, service):
+    fake = FakeModel()
+    service.set_model(fake)
+    with service._cond:  # the worker cannot take B before it is cancelled (e.g. shown from the cache)
+        service.request("B", z(2))
+        assert service.busy
+        service.cancel("B")
+    assert not service.busy
+    assert fake.calls == [] and service.idle and not service.busy
