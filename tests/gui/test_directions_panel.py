@@ -70,7 +70,7 @@ def test_with_a_bank_directions_are_named_and_class_directions_offered(qtbot, pa
     wait_idle(ctx)
     assert [r.direction.name.split(":")[0] for r in panel.rows] == [f"PC{i}" for i in range(1, SHOWN + 1)]
     assert panel.rows[0].direction.effects  # named ones carry their measured effects
-    panel.start_class_directions(per_class=1, steps=0)
+    panel.start_class_directions(per_class=1, steps=3)  # steps: targets must not share their start z
     qtbot.waitUntil(lambda: panel.pair_box.isVisible(), timeout=60000)
     assert panel.from_class.count() == len(tiny_bank.class_names_)
     panel.from_class.setCurrentText("box")
