@@ -165,8 +165,9 @@ class ScreenshotTask:
             self.timer.stop()
             self.app.processEvents()
             ok = self.window.save_screenshot(self.path)
-            print(f"screenshot: {self.path} ({'ok' if ok else 'FAILED'}); first shape {self.first_shape_s:.2f} s "
-                  f"after launch", file=sys.stderr)
+            first = ("no shape in this workspace" if self.first_shape_s is None
+                     else f"first shape {self.first_shape_s:.2f} s after launch")
+            print(f"screenshot: {self.path} ({'ok' if ok else 'FAILED'}); {first}", file=sys.stderr)
             self.app.exit(0 if ok else 1)
         elif not self.path and self.first_shape_s is not None:
             self.timer.stop()

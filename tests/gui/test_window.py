@@ -191,3 +191,23 @@ def test_window_closes_its_views_and_workers(qtbot, tiny_model, settings):
     win.show()
     win.close()
     assert win._closed and not win.ctx.service._thread.is_alive()
+
+
+def test_screenshot_of_a_workspace_without_shapes_exits_cleanly(tmp_path):
+    """--screenshot on the Training tab (no 3D view there): the PNG is written and the exit is 0."""
+    import os
+    import subprocess
+    import sys
+
+    from gan_core.checkpoint import save_checkpoint
+    from gan_core.runtime import load_model
+
+    m = load_model(profile="tiny16", device="cpu", precision="fp32")
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", profile=m.profile, models={"generator": m.generator})
+    shot = tmp_path / "training.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "GAN3D_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", "from explorer.app import main; raise SystemExit(main())",
+                           "--checkpoint", str(ckpt), "--tab", "training", "--screenshot", str(shot),
+                           "--quit-after", "60"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert shot.stat().st_size > 1000 and "Traceback" not in proc.stderr
