@@ -193,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationDisplayName("3D-GAN Explorer")
     setup_logging(args.verbose)
 
+    from gan_core.runtime import bundled_bank_for
+
     from explorer.state import SessionState
     from explorer.window import MainWindow
 
@@ -212,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.show_message("error", error)
     if args.bank:
         window.open_bank(args.bank)
+    elif (bundled := bundled_bank_for(model)) is not None:
+        window.open_bank(str(bundled))  # a bundled model opens with its bank: neighbours from the start
     if args.session:
         window.open_session(args.session)
     task = ScreenshotTask(app, window, args.screenshot, args.quit_after)  # noqa: F841 (kept alive)

@@ -239,6 +239,19 @@ def load_bank(path: str | Path, model: Model | None = None):  # -> gan_core.feat
     return bank
 
 
+def bundled_bank_for(model: Model) -> Path | None:
+    """The bundled feature bank made for ``model``'s weights, if it is a bundled model that has one."""
+    try:
+        models = list_models()
+    except Gan3dError:
+        return None
+    for m in models:
+        if model.checkpoint_path is not None and m.bank is not None and m.bank.is_file() and \
+                Path(m.checkpoint).resolve() == Path(model.checkpoint_path).resolve():
+            return m.bank
+    return None
+
+
 def bundled_encoder_name() -> str | None:
     """The name of the bundled model that has an image encoder, or None (reads the registry only)."""
     try:

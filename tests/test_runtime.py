@@ -132,3 +132,14 @@ def test_project_through_runtime():
     target[4:12, 4:12, 2:6] = 1
     z, iou = m.project(target, steps=5, restarts=2)
     assert z.shape == (32,) and 0.0 <= iou <= 1.0
+
+
+def test_bundled_bank_for_finds_the_bank_of_a_bundled_model_only(ckpt, monkeypatch):
+    from gan_core.runtime import bundled_bank_for
+
+    reg = ckpt.parent / "models.json"
+    (ckpt.parent / "b.h5").write_bytes(b"stand-in")
+    reg.write_text('{"default": "a", "models": [{"name": "a", "checkpoint": "%s", "bank": "b.h5"}]}' % ckpt.name)
+    monkeypatch.setattr("gan_core.runtime.list_models", lambda registry=reg: list_models(registry))
+    assert bundled_bank_for(load_model(ckpt)) == ckpt.parent / "b.h5"
+    assert bundled_bank_for(load_model(profile="tiny16")) is None  # not from a checkpoint
