@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pytest
@@ -24,6 +24,17 @@ def synthetic_set() -> tuple[np.ndarray, np.ndarray, list[str]]:
 def synthetic_npz(tmp_path: Path, synthetic_set: tuple[np.ndarray, np.ndarray, list[str]]) -> Path:
     """The synthetic set written as an npz set in the documented layout."""
     return save_npz(tmp_path / "synthetic16.npz", *synthetic_set)
+
+
+@pytest.fixture(scope="module")
+def seeded_tiny_model() -> Any:
+    """An untrained tiny16 model with torch's seed 0 (the same weights every run), one per test module."""
+    import torch
+
+    from gan_core.runtime import load_model
+
+    torch.manual_seed(0)
+    return load_model(profile="tiny16", device="cpu", precision="fp32")
 
 
 @pytest.fixture

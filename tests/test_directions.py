@@ -13,17 +13,13 @@ from gan_core.directions import (
 )
 from gan_core.errors import BadFileError, BadInputError
 from gan_core.features import FeatureBank
-from gan_core.runtime import load_model
 
 PARAMS = PcaParams(n_samples=200, n_components=4, n_named=2, n_probe=4)
 
 
 @pytest.fixture(scope="module")
-def model():
-    import torch
-
-    torch.manual_seed(0)
-    return load_model(profile="tiny16", device="cpu", precision="fp32")
+def model(seeded_tiny_model):
+    return seeded_tiny_model
 
 
 @pytest.fixture(scope="module")

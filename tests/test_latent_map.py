@@ -19,11 +19,8 @@ PARAMS = MapParams(n_samples=10, seed=0, n_pca=8, perplexity=5)
 
 
 @pytest.fixture(scope="module")
-def model():
-    import torch
-
-    torch.manual_seed(0)
-    return load_model(profile="tiny16", device="cpu", precision="fp32")
+def model(seeded_tiny_model):
+    return seeded_tiny_model
 
 
 @pytest.fixture(scope="module")

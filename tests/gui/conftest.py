@@ -104,6 +104,19 @@ def window(qtbot: Any, tiny_model: Any, settings: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
+def interpolate_panel(qtbot: Any, ctx: Any, wait_idle: Any) -> Iterator[Any]:
+    """The interpolation panel on ``ctx``, shown, with its first shapes in."""
+    from explorer.panels.interpolate import InterpolatePanel
+
+    p = InterpolatePanel(ctx)
+    qtbot.addWidget(p)
+    p.show()
+    wait_idle(ctx)
+    yield p
+    p.close_views()
+
+
+@pytest.fixture
 def wait_idle(qtbot: Any) -> Any:
     """wait_idle(ctx): until no generation is pending or running, no job runs, and results were delivered."""
     def wait(ctx: Any, timeout: int = 10000) -> None:

@@ -6,18 +6,13 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
 
-from explorer.panels.interpolate import FRAMES, STEPS, InterpolatePanel
+from explorer.panels.interpolate import FRAMES, STEPS
 from explorer.path_preview import coarse_to_fine
 
 
 @pytest.fixture
-def panel(qtbot, ctx, wait_idle):
-    p = InterpolatePanel(ctx)
-    qtbot.addWidget(p)
-    p.show()
-    wait_idle(ctx)
-    yield p
-    p.close_views()
+def panel(interpolate_panel):
+    return interpolate_panel
 
 
 def test_views_and_filmstrip_show_the_session(panel, ctx):

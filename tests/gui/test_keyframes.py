@@ -8,7 +8,7 @@ import pytest
 from PyQt6.QtCore import Qt
 
 from gan_core.errors import BadInputError
-from explorer.panels.interpolate import FRAMES, InterpolatePanel
+from explorer.panels.interpolate import FRAMES
 from explorer.panels.keyframes import insert_position
 
 
@@ -95,13 +95,8 @@ def test_insert_position_follows_t():
 
 
 @pytest.fixture
-def panel(qtbot, ctx, wait_idle):
-    p = InterpolatePanel(ctx)
-    qtbot.addWidget(p)
-    p.show()
-    wait_idle(ctx)
-    yield p
-    p.close_views()
+def panel(interpolate_panel):
+    return interpolate_panel
 
 
 def test_strip_shows_a_keys_and_b_and_the_filmstrip_follows(qtbot, panel, ctx, wait_idle):
