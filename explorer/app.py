@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import time
@@ -228,5 +229,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(rc)
 
 
+def run() -> None:
+    """The console entry: :func:`main`, then end the process without PyQt's exit-time sweep.
+
+    At interpreter exit PyQt deletes every parentless Qt object Python still owns while it walks its own table
+    of wrappers; deleting the window removes its children's wrappers from that table mid-walk, which
+    segfaults now and then (about one exit in ten, offscreen) after everything was saved and reported. The
+    window has shut down by now (workers joined, views closed, files written atomically), so flush and leave.
+    """
+    rc = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

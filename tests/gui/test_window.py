@@ -206,7 +206,7 @@ def test_screenshot_of_a_workspace_without_shapes_exits_cleanly(tmp_path):
     ckpt = save_checkpoint(tmp_path / "tiny.pt", profile=m.profile, models={"generator": m.generator})
     shot = tmp_path / "training.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "GAN3D_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-c", "from explorer.app import main; raise SystemExit(main())",
+    proc = subprocess.run([sys.executable, "-m", "explorer.app",
                            "--checkpoint", str(ckpt), "--tab", "training", "--screenshot", str(shot),
                            "--quit-after", "60"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
