@@ -34,10 +34,20 @@ def pick_device(preference: str | None = None) -> torch.device:
         raise BadInputError(f"unknown device {pref!r}; use auto, cpu, cuda, cuda:N or mps") from None
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16, AVX512 or AMX), not by emulation."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     """The autocast dtype for ``precision`` ("fp32", "bf16", "fp16", "auto") on ``device``; None = fp32.
 
-    "auto" is bf16 on CPU and on CUDA GPUs that support it, fp16 on older CUDA GPUs, fp32 on MPS.
+    "auto" is bf16 on CUDA GPUs that support it and on CPUs with native bf16 (AVX512-BF16 or AMX: about 2x
+    faster than fp32), fp16 on older CUDA GPUs, and fp32 elsewhere: on a CPU without native bf16 (AVX2 only)
+    PyTorch emulates it, and a fast32 training step takes minutes instead of seconds.
     """
     if precision == "fp32":
         return None
@@ -48,7 +58,7 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     if precision != "auto":
         raise BadInputError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
     if device.type == "cpu":
-        return torch.bfloat16
+        return torch.bfloat16 if cpu_has_native_bf16() else None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return None

@@ -143,3 +143,16 @@ def test_bundled_bank_for_finds_the_bank_of_a_bundled_model_only(ckpt, monkeypat
     monkeypatch.setattr("gan_core.runtime.list_models", lambda registry=reg: list_models(registry))
     assert bundled_bank_for(load_model(ckpt)) == ckpt.parent / "b.h5"
     assert bundled_bank_for(load_model(profile="tiny16")) is None  # not from a checkpoint
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_on_cpu_uses_bf16_only_where_the_cpu_runs_it_natively(monkeypatch, native):
+    """Emulated bf16 (an AVX2-only CPU) made a training step 40x slower than fp32: auto must pick fp32 there."""
+    import torch
+
+    from gan_core import device
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
+    assert device.autocast_dtype(torch.device("cpu"), "auto") == (torch.bfloat16 if native else None)
+    assert device.autocast_dtype(torch.device("cpu"), "bf16") == torch.bfloat16  # asked for: always given
+    assert load_model(profile="tiny16", device="cpu").amp_dtype == (torch.bfloat16 if native else None)
