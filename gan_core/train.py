@@ -54,7 +54,7 @@ class TrainConfig:
     instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs, annealed to 0; 0 = the paper
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"  # auto (bf16 on CPU / CUDA), fp32, bf16, fp16
+    precision: str = "auto"  # auto (bf16 where native: recent CUDA, AVX512/AMX CPUs), fp32, bf16, fp16
     channels_last: bool = True
     threads: int | None = None
     checkpoint_minutes: float = 10.0

@@ -72,7 +72,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="checkpoint file or bundled model name (default: the bundled default model)")
     add_device_args(p)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="inference precision (auto: bf16 on CPU and recent GPUs)")
+                   help="inference precision (auto: bf16 on recent GPUs and on CPUs with native bf16, else fp32)")
 
 
 def add_training_args(p: argparse.ArgumentParser, *, epochs: int) -> None:
@@ -91,7 +91,7 @@ def add_training_args(p: argparse.ArgumentParser, *, epochs: int) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the data order and z (train-vae: also of the split)")
     add_device_args(p)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="autocast precision (auto: bf16 on CPU and recent GPUs)")
+                   help="autocast precision (auto: bf16 on recent GPUs and on CPUs with native bf16, else fp32)")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                    help="keep the default memory format (channels_last_3d is faster on CPU)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")

@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the full result (per class, per image) as JSON")
     add_device_args(p)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="inference precision (auto: bf16 on CPU and recent GPUs)")
+                   help="inference precision (auto: bf16 on recent GPUs and on CPUs with native bf16, else fp32)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads (default: torch's choice; 1 is faster on a busy machine)")
 

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--png", default=None, help="also render the reconstruction into this PNG")
     add_device_args(p)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="inference precision (auto: bf16 on CPU and recent GPUs)")
+                   help="inference precision (auto: bf16 on recent GPUs and on CPUs with native bf16, else fp32)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads (default: torch's choice; 1 is faster on a busy machine)")
 
