@@ -76,7 +76,7 @@ class AppContext(QObject):
         return self.jobs.start(f"Projecting {label}", job, on_done=done, progress=True)
 
     def shutdown(self) -> None:
-        self.jobs.abort()
+        self.jobs.shutdown()
         self.service.shutdown()
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
 from superqt.utils import create_worker
 
 from gan_core.errors import Gan3dError
@@ -341,6 +341,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._workers: set[Any] = set()
         self._abort = threading.Event()
+        self._closed = False  # after shutdown(): results and errors of jobs still running are dropped
         self._progress.connect(self.progress)
 
     @property
@@ -361,7 +362,7 @@ class JobRunner(QObject):
         self._workers.add(worker)
 
         def done(result: Any) -> None:
-            if on_done is not None:
+            if on_done is not None and not self._closed:
                 try:
                     on_done(result)
                 except Exception as e:  # noqa: BLE001 (a failed GUI update is a message, not a crash)
@@ -378,6 +379,8 @@ class JobRunner(QObject):
         return worker
 
     def _fail(self, label: str, exc: BaseException, on_error: Callable[[str], None] | None) -> None:
+        if self._closed:
+            return
         msg = f"{label}: cancelled" if isinstance(exc, JobAborted) else f"{label}: {error_message(exc)}"
         if on_error is not None:
             on_error(msg)
@@ -391,3 +394,10 @@ class JobRunner(QObject):
     def abort(self) -> None:
         """Ask running jobs to stop at their next progress report."""
         self._abort.set()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """For good (the window is closing): abort, drop what running jobs still deliver (their panels are going
+        away), and give the thread pool ``timeout`` seconds to drain so no job runs on into interpreter exit."""
+        self._closed = True
+        self._abort.set()
+        QThreadPool.globalInstance().waitForDone(int(timeout * 1000))

@@ -227,3 +227,28 @@ def test_cancelling_a_pending_request_ends_busy(qtbot, service):
         service.cancel("B")
     assert not service.busy
     assert fake.calls == [] and service.idle and not service.busy
+
+
+def test_job_runner_shutdown_waits_for_running_jobs_and_drops_their_results(qtbot):
+    """A job that cannot be aborted (no progress reports) still finishes before shutdown returns, and what it
+    delivers afterwards reaches no panel: the window it was for is gone."""
+    jobs = JobRunner()
+    started, finished, done, errors = threading.Event(), [], [], []
+
+    def slow():
+        started.set()
+        threading.Event().wait(0.5)
+        finished.append(True)
+        return 1
+
+    def failing():
+        threading.Event().wait(0.3)
+        raise BadInputError("late")
+
+    jobs.start("Slow", slow, on_done=done.append)
+    jobs.start("Failing", failing, on_error=errors.append)
+    assert started.wait(10)
+    jobs.shutdown(timeout=10)
+    assert finished == [True]  # drained, not left running into interpreter exit
+    qtbot.wait(200)  # the queued returned / errored signals arrive now
+    assert done == [] and errors == []
