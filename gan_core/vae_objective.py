@@ -54,9 +54,16 @@ def recon_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred.float() - target.float()).pow(2).flatten(1).sum(1).mean()
 
 
-def recon_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of G's logits against x, summed over voxels, averaged over the batch: (B, R, R, R) -> ()."""
-    return F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none").flatten(1).sum(1).mean()
+def recon_bce(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 1.0) -> torch.Tensor:
+    """Binary cross-entropy of G's logits against x, summed over voxels, averaged over the batch: (B, R, R, R) -> ().
+
+    ``pos_weight`` > 1 weighs occupied voxels more (Brock et al. 2016 did the same for voxel autoencoders):
+    with a few percent of the grid occupied, plain BCE is minimised by hedging below 0.5 on thin parts, and a
+    chair's legs and back vanish at the iso level.
+    """
+    pw = None if pos_weight == 1.0 else torch.tensor(pos_weight, device=logits.device)
+    return F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none",
+                                              pos_weight=pw).flatten(1).sum(1).mean()
 
 
 def generator_logits(G: Generator, z: torch.Tensor) -> torch.Tensor:

@@ -69,6 +69,7 @@ class VaeTrainConfig:
     d_acc_threshold: float | None = None
     kl_weight: float | None = None  # a1; profile: 5
     recon_loss: str = "mse"  # "mse": the paper's squared error; "bce": cross-entropy on G's logits
+    pos_weight: float = 1.0  # bce only: weight of occupied voxels (> 1 keeps thin parts above the iso level)
     recon_weight: float | None = None  # a2; profile: 1e-4
     gan_weight: float = 1.0  # on L_GAN in G's loss; 0 skips D entirely (a 3D-VAE)
     holdout: float = 0.1  # share of the shapes kept out of training
@@ -99,6 +100,8 @@ class VaeTrainConfig:
 
     def validate(self) -> None:
         validate_common(self, ("e_lr", "g_lr", "d_lr"))
+        if not (self.pos_weight > 0 and math.isfinite(self.pos_weight)):
+            raise BadInputError(f"--pos-weight must be a number > 0, got {self.pos_weight}")
         for k in ("kl_weight", "recon_weight", "gan_weight"):
             v = getattr(self, k)
             if v is not None and not (v >= 0 and math.isfinite(v)):
@@ -283,7 +286,7 @@ class VaeTrainer(EpochTrainer):
         kl_total = kl_divergence(mean.float(), logvar.float())  # summed over z, mean over batch
         kl = kl_total / p.z_dim  # per latent dimension: the quantity a1 weighs
         sse = recon_loss(rec, x)
-        recon = sse if self.cfg.recon_loss == "mse" else recon_bce(logits, x)
+        recon = sse if self.cfg.recon_loss == "mse" else recon_bce(logits, x, self.cfg.pos_weight)
         loss_e = a1 * kl + a2 * recon
         out: dict[str, Any] = {}
         if frozen:

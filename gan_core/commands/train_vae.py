@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recon-loss", choices=["mse", "bce"], default="mse",
                    help="mse: the paper's squared error; bce: cross-entropy on G's logits (learns through a "
                         "confident, saturated generator); both summed over voxels, mean over batch")
+    p.add_argument("--pos-weight", type=float, default=1.0,
+                   help="with --recon-loss bce: weight of occupied voxels (>1 keeps thin parts such as chair legs "
+                        "above the iso level; the share of empty to occupied voxels balances them fully)")
     p.add_argument("--holdout", type=float, default=0.1, help="share of shapes kept out of training (by --seed)")
     p.add_argument("--min-voxels", type=int, default=32, help="skip shapes with fewer occupied voxels")
     p.add_argument("--views", type=int, default=4, help="views per shape when the renders are made here")
