@@ -252,21 +252,30 @@ def bundled_bank_for(model: Model) -> Path | None:
     return None
 
 
-def bundled_encoder_name() -> str | None:
-    """The name of the bundled model that has an image encoder, or None (reads the registry only)."""
+def bundled_encoder_name(for_model: str | None = None) -> str | None:
+    """The bundled model whose image encoder serves ``for_model`` (a registry name): the one its registry entry
+    names as ``"encoder_model"`` (a per-category encoder for a per-category model), else the default encoder;
+    None when no encoder is bundled. Reads the registry only."""
     try:
+        entry = next((m for m in list_models() if for_model and m.name == for_model), None)
+        if entry is not None and entry.extra.get("encoder_model"):
+            return find_model(str(entry.extra["encoder_model"])).name
         return find_model(need="encoder").name
     except Gan3dError:
         return None
 
 
-def load_encoder_model(*, device: str | None = None, precision: str = "auto") -> Model | None:
-    """The bundled model that has an image encoder (``"encoder": true`` in assets/models.json), or None.
+def load_encoder_model(name: str | None = None, *, device: str | None = None,
+                       precision: str = "auto") -> Model | None:
+    """The bundled model with an image encoder called ``name`` (default: :func:`bundled_encoder_name`), or None.
 
     The app falls back to it when the loaded model cannot reconstruct images itself.
     """
+    name = name or bundled_encoder_name()
+    if name is None:
+        return None
     try:
-        entry = find_model(need="encoder")
+        entry = find_model(name)
     except Gan3dError:
         return None
     return load_model(entry.checkpoint, device=device, precision=precision, name=entry.name)

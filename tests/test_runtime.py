@@ -1,5 +1,6 @@
 """The runtime service the app and CLI use."""
 
+import json
 import threading
 
 import numpy as np
@@ -156,3 +157,23 @@ def test_auto_precision_on_cpu_uses_bf16_only_where_the_cpu_runs_it_natively(mon
     assert device.autocast_dtype(torch.device("cpu"), "auto") == (torch.bfloat16 if native else None)
     assert device.autocast_dtype(torch.device("cpu"), "bf16") == torch.bfloat16  # asked for: always given
     assert load_model(profile="tiny16", device="cpu").amp_dtype == (torch.bfloat16 if native else None)
+
+
+def test_a_model_gets_the_encoder_its_registry_entry_names_else_the_default_encoder(tmp_path, ckpt, monkeypatch):
+    from gan_core.runtime import bundled_encoder_name, load_encoder_model
+
+    reg = ckpt.parent / "models.json"
+    monkeypatch.setattr("gan_core.runtime.list_models", lambda registry=reg: list_models(registry))
+    reg.write_text(json.dumps({"default": "all", "models": [
+        {"name": "all", "checkpoint": ckpt.name},
+        {"name": "chair", "checkpoint": ckpt.name, "encoder_model": "chair_vae"},
+        {"name": "all_vae", "checkpoint": ckpt.name, "encoder": True},
+        {"name": "chair_vae", "checkpoint": ckpt.name, "encoder": True},
+        {"name": "broken", "checkpoint": ckpt.name, "encoder_model": "gone"}]}))
+    assert bundled_encoder_name("chair") == "chair_vae"
+    assert bundled_encoder_name("all") == bundled_encoder_name() == bundled_encoder_name("a.pt") == "all_vae"
+    assert bundled_encoder_name("broken") is None  # names an encoder that is not installed: say none, not crash
+    assert load_encoder_model("chair_vae", device="cpu").name == "chair_vae"
+    assert load_encoder_model("gone", device="cpu") is None
+    reg.write_text(json.dumps({"models": [{"name": "all", "checkpoint": ckpt.name}]}))
+    assert bundled_encoder_name("all") is None and load_encoder_model(device="cpu") is None

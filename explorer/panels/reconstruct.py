@@ -26,8 +26,8 @@ class ReconstructPanel(QWidget):
         self.ctx = ctx
         st = ctx.state
         self.setAcceptDrops(True)
-        self._fallback_name = bundled_encoder_name()
-        self._fallback: Any = None  # the bundled encoder model, loaded on first use (on a worker)
+        self._fallback_name = bundled_encoder_name(getattr(ctx.state.model, "name", None))
+        self._fallbacks: dict[str, Any] = {}  # bundled encoder models by name, loaded on first use (on a worker)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("background: #fff4d6; padding: 6px; border-radius: 4px;")
@@ -76,7 +76,8 @@ class ReconstructPanel(QWidget):
         """The loaded model has an encoder, or a bundled 3D-VAE-GAN can stand in for it."""
         return self.ctx.state.model is not None and (self.has_encoder or self._fallback_name is not None)
 
-    def _model_changed(self, _model: Any) -> None:
+    def _model_changed(self, model: Any) -> None:
+        self._fallback_name = bundled_encoder_name(getattr(model, "name", None))  # chair model: chair encoder
         if self.has_encoder or self.ctx.state.model is None:
             text = ""
         elif self._fallback_name is not None:
@@ -137,20 +138,22 @@ class ReconstructPanel(QWidget):
             return self.ctx.jobs.start(f"Reconstructing {name}", model.encode_image, p,
                                        on_done=lambda z: self.ctx.state.set_reconstruction(z, p, f"image {name}"))
         steps, restarts = self.ctx.project_steps, self.ctx.project_restarts
+        via = self._fallback_name
 
         def job(report: Any) -> tuple[Any, float]:
             # The stand-in encoder's z means nothing to this model's generator: decode it with its own, then
             # project that shape into this model's z (the same projection training shapes get).
-            if self._fallback is None:
-                self._fallback = load_encoder_model(device=str(model.device))
-            if self._fallback is None:
-                raise Gan3dError("the bundled 3D-VAE-GAN is no longer installed")
-            voxels = self._fallback.generate(self._fallback.encode_image(p))[0]
+            if self._fallbacks.get(via) is None:
+                self._fallbacks[via] = load_encoder_model(via, device=str(model.device))
+            stand_in = self._fallbacks[via]
+            if stand_in is None:
+                raise Gan3dError(f"the bundled 3D-VAE-GAN {via} is no longer installed")
+            voxels = stand_in.generate(stand_in.encode_image(p))[0]
             return model.project(voxels, steps=steps, restarts=restarts, progress=report)
 
         def done(res: tuple[Any, float]) -> None:
             z, iou = res
-            self.ctx.state.set_reconstruction(z, p, f"image {name} (via {self._fallback_name}, IoU {iou:.2f})")
+            self.ctx.state.set_reconstruction(z, p, f"image {name} (via {via}, IoU {iou:.2f})")
 
         return self.ctx.jobs.start(f"Reconstructing {name}", job, on_done=done, progress=True)
 

@@ -18,7 +18,8 @@ OUT_SUFFIXES = (".npz", ".stl", ".obj", ".ply")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None,
-                   help="VAE-GAN checkpoint or bundled model name (default: the bundled model with an encoder)")
+                   help="VAE-GAN checkpoint or bundled model name; a bundled per-category GAN (e.g. fast32_chair) "
+                        "uses the encoder its registry entry names (default: the bundled model with an encoder)")
     p.add_argument("--image", required=True, help="input image (PNG, JPEG, ...; any size; plain backgrounds "
                    "are cropped to the object)")
     p.add_argument("--out", required=True, help="output .npz (voxels (R,R,R) uint8, z, probabilities) or mesh "
@@ -44,7 +45,10 @@ def _checkpoint_path(arg: str | None) -> str | Path:
         return arg
     if arg.endswith(".pt"):
         raise BadFileError(f"--checkpoint {arg}: no such file")
-    return find_model(arg).checkpoint
+    entry = find_model(arg)
+    if not entry.extra.get("encoder") and entry.extra.get("encoder_model"):  # a bundled GAN with its own encoder
+        return find_model(str(entry.extra["encoder_model"])).checkpoint
+    return entry.checkpoint
 
 
 def run(args: argparse.Namespace) -> int:

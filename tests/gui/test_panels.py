@@ -186,7 +186,7 @@ def test_model_without_encoder_says_so(qtbot, fresh_model, monkeypatch):
     from explorer.context import AppContext
     from explorer.state import SessionState
 
-    monkeypatch.setattr("explorer.panels.reconstruct.bundled_encoder_name", lambda: None)
+    monkeypatch.setattr("explorer.panels.reconstruct.bundled_encoder_name", lambda *_: None)
     fresh_model.encoder = None
     c = AppContext(SessionState(fresh_model))
     p = show(qtbot, ReconstructPanel(c))
@@ -205,9 +205,9 @@ def test_model_without_encoder_reconstructs_through_the_bundled_one(qtbot, fresh
 
     stand_in = load_model(profile="tiny16", device="cpu", precision="fp32", name="bundled_vae")
     loads = []
-    monkeypatch.setattr("explorer.panels.reconstruct.bundled_encoder_name", lambda: "bundled_vae")
+    monkeypatch.setattr("explorer.panels.reconstruct.bundled_encoder_name", lambda *_: "bundled_vae")
     monkeypatch.setattr("explorer.panels.reconstruct.load_encoder_model",
-                        lambda **kw: loads.append(kw) or stand_in)
+                        lambda name, **kw: loads.append(name) or stand_in)
     fresh_model.encoder = None
     c = AppContext(SessionState(fresh_model))
     c.project_steps, c.project_restarts = 3, 1
@@ -222,7 +222,27 @@ def test_model_without_encoder_reconstructs_through_the_bundled_one(qtbot, fresh
     qtbot.waitUntil(lambda: "other.png" in c.state.reconstruction.label, timeout=30000)
     wait_idle(c)
     rec = c.state.reconstruction
-    assert len(loads) == 1 and "bundled_vae" in rec.label and "IoU" in rec.label
+    assert loads == ["bundled_vae"] and "bundled_vae" in rec.label and "IoU" in rec.label
     assert rec.z.shape == (32,) and np.isfinite(rec.z).all()
+    p.close_views()
+    c.shutdown()
+
+
+def test_the_stand_in_encoder_follows_the_loaded_model(qtbot, fresh_model, monkeypatch):
+    """A per-category model names its own encoder in the registry: loading it switches the stand-in."""
+    from explorer.context import AppContext
+    from explorer.state import SessionState
+    from gan_core.runtime import load_model
+
+    monkeypatch.setattr("explorer.panels.reconstruct.bundled_encoder_name",
+                        lambda name=None: "chair_vae" if name == "chair" else "all_vae")
+    fresh_model.encoder = None
+    c = AppContext(SessionState(fresh_model))
+    p = show(qtbot, ReconstructPanel(c))
+    assert "all_vae" in p.notice.text()
+    chair = load_model(profile="tiny16", device="cpu", precision="fp32", name="chair")
+    chair.encoder = None
+    c.state.set_model(chair)
+    assert "chair_vae" in p.notice.text() and p.open.isEnabled()
     p.close_views()
     c.shutdown()
