@@ -188,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PyQt6.QtCore import QCoreApplication, QTimer
     from PyQt6.QtWidgets import QApplication
 
+    if os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "xcb"  # the 3D views are native X11 windows (pyvistaqt 0.11): XWayland
     QCoreApplication.setOrganizationName("gan3d")
     QCoreApplication.setApplicationName("explorer")
     app = QApplication.instance() or QApplication(sys.argv[:1])

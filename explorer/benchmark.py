@@ -9,8 +9,8 @@
 * mesh swap: a new mesh drawn in a view by re-adding its actor (the naive loop) against updating it in place.
 * drag: mouse events drag the t slider back and forth (60 moves a second); counts the new shapes the centre
   view really drew (render-window EndEvents), and the CPU the app and the X server spent per drawn shape. The
-  baseline drag generates every position exactly, through the worker, at full resolution (the app before the
-  path preview, the GUI-side shape cache and the lighter drag rendering).
+  baseline drag generates every position exactly, through the worker (the app before the path preview and
+  the GUI-side shape cache).
 * RSS: this process (the app, with its caches filled) after the drags.
 
 Timings on a shared machine are noisy: every row is a median or a count over a stretch, baseline and
@@ -272,7 +272,6 @@ def drag_rows(app: Any, checkpoint: str | None, seconds: float, size: tuple[int,
     from gan_core.runtime import load_model
     from explorer.app import set_threads
     from explorer.state import SessionState
-    from explorer.viewport import INTERACTIVE_PIXELS
     from explorer.window import MainWindow
 
     set_threads(None)
@@ -290,7 +289,6 @@ def drag_rows(app: Any, checkpoint: str | None, seconds: float, size: tuple[int,
     for _ in range(repeats):
         for optimised in (False, True):
             panel.live_preview = optimised
-            panel.view_cur.interactive_pixels = INTERACTIVE_PIXELS if optimised else None
             if optimised:
                 vars(svc).pop("cached", None)
             else:  # every shape through the worker, as before the shape cache

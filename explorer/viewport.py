@@ -4,8 +4,9 @@
 arrays are replaced in place (``copy_from``), so a new shape never re-adds an actor; it has no render
 timer (it renders when its shape changes, skips that while hidden and catches up when shown), and
 :meth:`VtkView.close_view` closes the interactor. Cameras can be shared between views (one vtkCamera).
-It counts the frames it really drew (render window EndEvents), and while a slider is dragged
-(:meth:`ShapeView.set_interactive`) a software-GL view draws fewer pixels, which the blit scales up.
+It counts the frames it really drew (render window EndEvents). VTK draws into a native window of its own
+(pyvistaqt 0.11): a QOpenGLWidget-based interactor (pyvistaqt 0.12+) makes Qt compose the whole main window
+with OpenGL on every update, which on software GL cost more than drawing the shape.
 
 :class:`ProjectionView` is a stand-in for platforms where VTK cannot draw (``QT_QPA_PLATFORM=offscreen``,
 or ``GAN3D_EXPLORER_VTK=0``): it shows the same shape as a shaded numpy picture (:mod:`explorer.thumbs`),
@@ -30,10 +31,6 @@ log = logging.getLogger(__name__)
 
 BACKGROUND = ("#f7f8fa", "#d9e0e8")  # bottom, top of the gradient
 CAMERA_DISTANCE = 2.4  # frames a sphere of radius ~0.62: generated shapes rarely reach the grid's corners
-# Pixels drawn per frame while dragging, on software GL (Mesa llvmpipe under Xvfb or in a VM), which spends
-# its time per pixel: a 600x700 view took 45 ms of CPU a frame, 21 ms at a quarter of the pixels.
-INTERACTIVE_PIXELS = 120_000
-SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "Software Rasterizer", "Apple Software Renderer")
 LIVE_INTERACTORS: "weakref.WeakSet[Any]" = weakref.WeakSet()  # for the test suite's leak check
 
 
@@ -132,9 +129,6 @@ class ShapeView(QFrame):
     def render_now(self) -> None:
         """Draw now if visible (a hidden view draws when it is next shown)."""
 
-    def set_interactive(self, on: bool) -> None:
-        """While on (a slider drag), shapes change many times a second: draw a lighter picture if that helps."""
-
     def close_view(self) -> None:
         """Release native resources; the widget must not be used afterwards."""
 
@@ -190,8 +184,6 @@ class VtkView(ShapeView):
         self._dirty = False
         self._framed = False
         self._closed = False
-        self._interactive = False
-        self.interactive_pixels: int | None = INTERACTIVE_PIXELS  # None: full resolution while dragging too
         self._new_shape = False  # drawn by the next render
         self.render_count = 0  # every render of this view's window
         self.plotter.renderer.AddObserver("StartEvent", self._fit_aspect)
@@ -248,25 +240,9 @@ class VtkView(ShapeView):
             self._dirty = True  # skip while hidden (another tab, a closed dock); catch up in showEvent
             return
         self._dirty = False
-        # Schedule a repaint: pyvistaqt's paintGL renders the scene, so calling render() here as well
+        # Schedule a repaint: the interactor's paintEvent renders the scene, so calling render() here as well
         # would draw every shape twice; several updates before the next paint also fold into one.
         self.plotter.update()
-
-    def set_interactive(self, on: bool) -> None:
-        """On software GL, draw at most ``interactive_pixels`` while on; pyvistaqt's blit scales the picture to
-        the widget (linear filtering). Off restores the widget's own size and draws a sharp frame."""
-        if self._closed or on == self._interactive:
-            return
-        self._interactive = on
-        rw = self.plotter.ren_win
-        if on and self.interactive_pixels and _software_gl(rw):
-            w, h = rw.GetSize()
-            scale = min(1.0, (self.interactive_pixels / max(1, w * h)) ** 0.5)
-            rw.SetSize(max(1, round(w * scale)), max(1, round(h * scale)))
-        elif not on:  # the widget's own size again (pyvistaqt's resizeGL sizes the window the same way)
-            dpr = self.plotter.devicePixelRatioF()
-            rw.SetSize(max(1, round(self.plotter.width() * dpr)), max(1, round(self.plotter.height() * dpr)))
-            self.render_now()
 
     def showEvent(self, event: Any) -> None:  # noqa: N802
         super().showEvent(event)
@@ -291,7 +267,6 @@ class VtkView(ShapeView):
         self.render_now()
 
     def image(self) -> np.ndarray:
-        self.set_interactive(False)
         self.plotter.render()
         img = self.plotter.screenshot(None, return_img=True)
         return np.asarray(img)[..., :3].copy()
@@ -306,22 +281,6 @@ class VtkView(ShapeView):
     def closeEvent(self, event: Any) -> None:  # noqa: N802
         self.close_view()
         super().closeEvent(event)
-
-
-_SOFTWARE: dict[str, bool] = {}
-
-
-def _software_gl(render_window: Any) -> bool:
-    """Whether the GL renderer draws on the CPU (asked once per process; needs a realised window)."""
-    if "gl" not in _SOFTWARE:
-        try:
-            caps = render_window.ReportCapabilities() or ""
-        except Exception:  # noqa: BLE001 (only an optimisation)
-            return False
-        if "renderer string" not in caps:
-            return False  # not realised yet: ask again next time
-        _SOFTWARE["gl"] = any(name in caps for name in SOFTWARE_GL)
-    return _SOFTWARE["gl"]
 
 
 def make_view(title: str = "", parent: QWidget | None = None, *, vtk: bool | None = None) -> ShapeView:

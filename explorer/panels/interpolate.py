@@ -165,13 +165,11 @@ class InterpolatePanel(QWidget):
     def _pressed(self) -> None:
         self._dragging = True
         self.ctx.state.break_merge()
-        self.view_cur.set_interactive(True)
 
     def _released(self) -> None:
         self._dragging = False
         self.throttler.flush()
         self.ctx.state.remember_current()
-        self.view_cur.set_interactive(False)
         self.channels[1].refresh()  # the exact t instead of the nearest precomputed position
 
     def _jump(self, i: int) -> None:

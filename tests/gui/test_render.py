@@ -136,20 +136,3 @@ def test_frames_drawn_counts_renders_that_put_a_new_shape_on_screen(qtbot, view)
     qtbot.waitUntil(lambda: view.frames_drawn == frames + 1, timeout=5000)
     view.plotter.render()  # the same shape again (a camera move, a repaint): a render, not a new frame
     assert view.render_count >= renders + 2 and view.frames_drawn == frames + 1
-
-
-def test_interactive_mode_draws_fewer_pixels_then_a_sharp_frame(qtbot, view):
-    from explorer.viewport import _software_gl
-
-    view.resize(700, 600)
-    view.set_result(result())
-    view.image()  # realised and drawn at full size
-    full = view.plotter.ren_win.GetSize()
-    view.interactive_pixels = 40_000
-    view.set_interactive(True)
-    w, h = view.plotter.ren_win.GetSize()
-    if _software_gl(view.plotter.ren_win):  # Xvfb: Mesa's llvmpipe
-        assert w * h <= 40_000 and abs(w / h - full[0] / full[1]) < 0.05
-    view.set_result(result(size=8))
-    assert shape_pixels(view.image()) > 500  # a screenshot is always taken sharp, at full size
-    assert tuple(view.plotter.ren_win.GetSize()) == tuple(full) and not view._interactive
