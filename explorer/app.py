@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 T_START = time.perf_counter()
 log = logging.getLogger("explorer")
@@ -135,13 +135,38 @@ def initial_model(args: argparse.Namespace) -> tuple[Any, str | None, str | None
         ". Open a checkpoint (File > Open checkpoint) or train one in the Training tab."), error
 
 
+class AfterFirstShape:
+    """Runs ``fn`` once the first shape is on screen (at once in a workspace without 3D views; at the latest
+    after ``limit_s``). Opening the feature bank imports scikit-learn and reads the bank on a worker, which held
+    the GIL while the first shapes were generated: 1.7 s of the launch."""
+
+    def __init__(self, window: Any, fn: Callable[[], Any], limit_s: float = 10.0) -> None:
+        from PyQt6.QtCore import QTimer
+
+        self.window, self.fn, self.deadline = window, fn, time.perf_counter() + limit_s
+        self.pending = True
+        self.timer = QTimer()
+        self.timer.setInterval(50)
+        self.timer.timeout.connect(self._check)
+        self.timer.start()
+
+    def _check(self) -> None:
+        visible = [v for v in self.window.views() if v.isVisible()]
+        if visible and not any(v.shown_count for v in visible) and time.perf_counter() < self.deadline:
+            return
+        self.timer.stop()
+        self.pending = False
+        self.fn()
+
+
 class ScreenshotTask:
     """Waits until every visible view shows a shape and nothing is pending, then saves the window."""
 
-    def __init__(self, app: Any, window: Any, path: str | None, quit_after: float | None) -> None:
+    def __init__(self, app: Any, window: Any, path: str | None, quit_after: float | None,
+                 deferred: AfterFirstShape | None = None) -> None:
         from PyQt6.QtCore import QTimer
 
-        self.app, self.window, self.path = app, window, path
+        self.app, self.window, self.path, self.deferred = app, window, path, deferred
         self.first_shape_s: float | None = None
         self.timer = QTimer()
         self.timer.setInterval(50)
@@ -152,7 +177,7 @@ class ScreenshotTask:
 
     def ready(self) -> bool:
         views = [v for v in self.window.views() if v.isVisible()]
-        if self.window.ctx.service.busy or self.window.ctx.jobs.busy:
+        if self.window.ctx.service.busy or self.window.ctx.jobs.busy or (self.deferred and self.deferred.pending):
             return False
         if not views:  # a workspace without 3D views (training): ready once the first work is done
             return time.perf_counter() - T_START > 2.0
@@ -215,13 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     state.set_model(model)
     if error:
         window.show_message("error", error)
-    if args.bank:
-        window.open_bank(args.bank)
-    elif (bundled := bundled_bank_for(model)) is not None:
-        window.open_bank(str(bundled))  # a bundled model opens with its bank: neighbours from the start
+    bank = args.bank or bundled_bank_for(model)  # a bundled model opens with its bank: neighbours from the start
+    deferred = AfterFirstShape(window, lambda: window.open_bank(str(bank))) if bank else None
     if args.session:
         window.open_session(args.session)
-    task = ScreenshotTask(app, window, args.screenshot, args.quit_after)  # noqa: F841 (kept alive)
+    task = ScreenshotTask(app, window, args.screenshot, args.quit_after, deferred)  # noqa: F841 (kept alive)
     if not args.screenshot:
         QTimer.singleShot(3000, warm_up)
     try:

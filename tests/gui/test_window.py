@@ -211,3 +211,29 @@ def test_screenshot_of_a_workspace_without_shapes_exits_cleanly(tmp_path):
                            "--quit-after", "60"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert shot.stat().st_size > 1000 and "Traceback" not in proc.stderr
+
+
+def test_the_bank_opens_after_the_first_shape_is_on_screen(qtbot):
+    """Opening the bank (scikit-learn import, HDF5 read) waits for the first shape; a workspace without visible
+    views does not wait; a view that never draws does not block it forever."""
+    from types import SimpleNamespace
+
+    from explorer.app import AfterFirstShape
+
+    view = SimpleNamespace(shown_count=0, isVisible=lambda: True)
+    window = SimpleNamespace(views=lambda: [view])
+    opened = []
+    d = AfterFirstShape(window, lambda: opened.append("bank"))
+    qtbot.wait(200)
+    assert opened == [] and d.pending
+    view.shown_count = 1
+    qtbot.waitUntil(lambda: opened == ["bank"], timeout=2000)
+    assert not d.pending
+    qtbot.wait(150)
+    assert opened == ["bank"]  # once
+    hidden = SimpleNamespace(views=lambda: [SimpleNamespace(shown_count=0, isVisible=lambda: False)])
+    none = AfterFirstShape(hidden, lambda: opened.append("no views"))
+    never = SimpleNamespace(views=lambda: [SimpleNamespace(shown_count=0, isVisible=lambda: True)])
+    stuck = AfterFirstShape(never, lambda: opened.append("deadline"), limit_s=0.2)
+    qtbot.waitUntil(lambda: "no views" in opened and "deadline" in opened, timeout=3000)
+    assert not stuck.pending and not none.pending
