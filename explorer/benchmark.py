@@ -179,8 +179,7 @@ def mesh_swap_row(app: Any, results: list[Any], frames: int = 30) -> Row:
         pl.render()
 
     def in_place(r: Any) -> None:
-        view.set_result(r)
-        view.plotter.render()
+        view.set_result(r)  # schedules the repaint that renders it (processEvents below): one render, as above
 
     cost = []
     for draw in (readd, in_place):
