@@ -177,7 +177,7 @@ class ScreenshotTask:
 
     def ready(self) -> bool:
         views = [v for v in self.window.views() if v.isVisible()]
-        if self.window.ctx.service.busy or self.window.ctx.jobs.busy or (self.deferred and self.deferred.pending):
+        if self.window.ctx.busy or (self.deferred and self.deferred.pending):
             return False
         if not views:  # a workspace without 3D views (training): ready once the first work is done
             return time.perf_counter() - T_START > 2.0

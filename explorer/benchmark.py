@@ -273,12 +273,17 @@ def drag_rows(app: Any, checkpoint: str | None, seconds: float, size: tuple[int,
     from explorer.state import SessionState
     from explorer.window import MainWindow
 
+    from gan_core.runtime import bundled_bank_for
+
     set_threads(None)
     model = load_model(checkpoint) if checkpoint else load_model()
     win = MainWindow(SessionState(model))
     win.resize(*size)
     win.show()
     panel, svc = win.interpolate, win.ctx.service
+    if (bank := bundled_bank_for(model)) is not None:  # as the app opens it: the neighbours follow the drag
+        win.open_bank(str(bank))
+        wait_until(app, lambda: win.state.bank is not None, 120, "the feature bank")
     wait_until(app, lambda: all(v.settled() for v in win.views() if v.isVisible()) and not svc.busy, 120,
                "first shapes")
     t_pre = time.perf_counter()

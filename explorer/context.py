@@ -4,10 +4,11 @@ and the notifier; plus :class:`ShapeChannel`, which binds one view to a latent o
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 import numpy as np
-from PyQt6.QtCore import QEvent, QObject, pyqtSignal
+from PyQt6.QtCore import QEvent, QObject, QTimer, pyqtSignal
 
 from explorer.state import LOOK_FIELDS, SessionState
 from explorer.viewport import CameraLink, ShapeView
@@ -44,6 +45,7 @@ class AppContext(QObject):
         self.notifier = Notifier(self)
         self.cameras = CameraLink()
         self.actions: dict[str, Any] = {}  # window actions panels may trigger ("open_bank", ...)
+        self.waiting: set[Any] = set()  # ShapeChannels holding back a request (min_interval_ms)
         # Model.project's effort. Its default (200 steps x 4 restarts) took 140 s for fast32 on this loaded
         # 2-core machine (150 x 4 measured), and it holds the model's lock, so no view updates meanwhile:
         # a fifth of that, with progress and a Cancel button, is the interactive compromise.
@@ -75,6 +77,11 @@ class AppContext(QObject):
 
         return self.jobs.start(f"Projecting {label}", job, on_done=done, progress=True)
 
+    @property
+    def busy(self) -> bool:
+        """Something is still to come: generation or a job pending or running, or a view about to ask."""
+        return self.service.busy or self.jobs.busy or bool(self.waiting)
+
     def shutdown(self) -> None:
         self.jobs.shutdown()
         self.service.shutdown()
@@ -99,10 +106,16 @@ class ShapeChannel(QObject):
 
     def __init__(self, ctx: AppContext, target: str, view: Any, z_of: Callable[[], np.ndarray | None],
                  fields: frozenset[str], *, caption: Callable[[], str] | None = None, display: str | None = None,
-                 link_camera: bool = True, job_of: Callable[[], Any] | None = None) -> None:
+                 link_camera: bool = True, job_of: Callable[[], Any] | None = None,
+                 min_interval_ms: int = 0) -> None:
         super().__init__(view)
         self.ctx, self.target, self.view, self.z_of = ctx, target, view, z_of
         self.job_of = job_of
+        self.min_interval_ms = min_interval_ms  # at most one request per this interval (the last one always goes)
+        self._last_request = -1e9
+        self._later = QTimer(self)
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self.refresh)
         self.fields = frozenset(fields) | LOOK_FIELDS
         self.caption = caption
         self.display = display
@@ -133,6 +146,7 @@ class ShapeChannel(QObject):
         return False
 
     def refresh(self) -> None:
+        self.ctx.waiting.discard(self)
         if not self.view.isVisible():
             self.stale = True  # catch up when shown
             return
@@ -160,10 +174,17 @@ class ShapeChannel(QObject):
         if self._inflight and self.ctx.service.is_current(self.target, self._inflight):
             self._again = True  # fold into one request when the one in flight returns
             return
+        wait = self._last_request + self.min_interval_ms / 1000 - time.perf_counter()
+        if wait > 0:  # too soon after the last request: ask once the interval is over, with the newest z then
+            if not self._later.isActive():
+                self._later.start(int(wait * 1000) + 1)
+            self.ctx.waiting.add(self)
+            return
         job = self.job_of() if self.job_of is not None else None
         if self.job_of is not None and job is None:
             return  # nothing to compute (e.g. no bank)
         self._again = False
+        self._last_request = time.perf_counter()
         self._inflight = self.ctx.service.request(self.target, z, level=state.level, display=display, job=job)
         self._sent = sent if self._inflight else None  # 0: the service has no model yet
 
@@ -193,6 +214,8 @@ class ShapeChannel(QObject):
         self.shown.emit(result)
 
     def detach(self) -> None:
+        self._later.stop()
+        self.ctx.waiting.discard(self)
         self.ctx.service.unsubscribe(self.target)
         if isinstance(self.view, ShapeView):
             self.ctx.cameras.remove(self.view)

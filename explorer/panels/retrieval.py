@@ -75,8 +75,11 @@ class RetrievalPanel(QWidget):
         self.setLayout(vbox(self.stack))
         self.result: Any = None
         self._loading: int | None = None
+        self._icons: dict[int, QIcon] = {}  # thumbnails of this bank's shapes: neighbours recur along a path
+        # A search runs D on the shape: following every shape of a slider drag took a third of its CPU (32 ->
+        # 24 shapes/s drawn), so the neighbours follow a drag about three times a second.
         self.channel = ShapeChannel(ctx, "retrieval", self, ctx.state.current_z, PATH_FIELDS, display="none",
-                                    link_camera=False, job_of=self._job)
+                                    link_camera=False, job_of=self._job, min_interval_ms=300)
         self.kind.currentIndexChanged.connect(lambda _i: self.channel.refresh())
         self.k.valueChanged.connect(lambda _v: self.channel.refresh())
         ctx.state.bankChanged.connect(self._bank_changed)
@@ -90,6 +93,7 @@ class RetrievalPanel(QWidget):
         return nearest_job(bank, self.kind.currentData(), self.k.value())
 
     def _bank_changed(self, bank: Any) -> None:
+        self._icons.clear()
         self.stack.setCurrentIndex(0 if bank is None else 1)
         if bank is not None:
             have = [k for k in KIND_TEXT if k in getattr(bank, "features_", KIND_TEXT)]
@@ -110,8 +114,10 @@ class RetrievalPanel(QWidget):
         dist, idx = result.extra
         self.list.clear()
         for d, i in zip(dist, idx):
-            item = QListWidgetItem(QIcon(voxel_pixmap(bank.thumbnail(int(i)), 0.5, 88)),
-                                   f"{bank.label_name(int(i))}  #{int(i)}\ndistance {float(d):.3f}")
+            if int(i) not in self._icons:
+                self._icons[int(i)] = QIcon(voxel_pixmap(bank.thumbnail(int(i)), 0.5, 88))
+            text = f"{bank.label_name(int(i))}  #{int(i)}\ndistance {float(d):.3f}"
+            item = QListWidgetItem(self._icons[int(i)], text)
             item.setData(Qt.ItemDataRole.UserRole, int(i))
             item.setToolTip(f"Training shape {int(i)} ({bank.label_name(int(i))}); click to load it")
             self.list.addItem(item)

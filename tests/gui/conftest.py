@@ -120,7 +120,7 @@ def interpolate_panel(qtbot: Any, ctx: Any, wait_idle: Any) -> Iterator[Any]:
 def wait_idle(qtbot: Any) -> Any:
     """wait_idle(ctx): until no generation is pending or running, no job runs, and results were delivered."""
     def wait(ctx: Any, timeout: int = 10000) -> None:
-        qtbot.waitUntil(lambda: not ctx.service.busy and not ctx.jobs.busy, timeout=timeout)
+        qtbot.waitUntil(lambda: not ctx.busy, timeout=timeout)
     return wait
 
 

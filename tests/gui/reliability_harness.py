@@ -126,7 +126,7 @@ def choose_in_menu(window: Any, text: str, path: str | Path) -> None:
 
 
 def idle(window: Any) -> bool:
-    return not window.ctx.jobs.busy and not window.ctx.service.busy
+    return not window.ctx.busy
 
 
 def quiet(window: Any, seconds: float) -> bool:

@@ -246,3 +246,21 @@ def test_the_stand_in_encoder_follows_the_loaded_model(qtbot, fresh_model, monke
     assert "chair_vae" in p.notice.text() and p.open.isEnabled()
     p.close_views()
     c.shutdown()
+
+
+def test_retrieval_follows_a_drag_a_few_times_a_second_and_ends_on_its_last_shape(qtbot, ctx, tiny_bank, wait_idle):
+    """A search runs D: during a drag the neighbours are searched at most every 300 ms, always for the newest
+    shape, and the last position is searched once the interval is over."""
+    p = show(qtbot, RetrievalPanel(ctx))
+    ctx.state.set_bank(tiny_bank, "bank.h5")
+    wait_idle(ctx)
+    asked = []
+    request = ctx.service.request
+    ctx.service.request = lambda target, *a, **kw: asked.append(target) or request(target, *a, **kw)
+    for i in range(40):  # 40 slider moves in about 0.4 s
+        ctx.state.set_t(i / 40)
+        qtbot.wait(10)
+    assert ctx.busy  # the last shape is still to be searched
+    wait_idle(ctx)
+    assert 1 <= asked.count("retrieval") <= 4
+    np.testing.assert_allclose(p.channel.result.z, ctx.state.current_z())
