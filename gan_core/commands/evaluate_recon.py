@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"--renders must end in .h5, got {Path(args.renders).name}")
     from gan_core.checkpoint import load_checkpoint
     from gan_core.data.resample import resample
-    from gan_core.reconstruct import evaluate_reconstruction
+    import numpy as np
+
+    from gan_core.reconstruct import evaluate_reconstruction, mean_shape_baseline
     from gan_core.runtime import Model
 
     if args.threads:
@@ -106,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     res = evaluate_reconstruction(model, vox, images, labels=ds.labels[pos], class_names=ds.class_names,
                                   level=args.level,
                                   progress=lambda it: progress(it, total=len(pos), desc="reconstructing", unit="shape"))
+    train_rows = ckpt.get("state", {}).get("train_rows")
+    if source.startswith("held-out") and train_rows is not None and len(train_rows) and ds.resolution == vox.shape[1]:
+        res["baseline_mean_shape"] = mean_shape_baseline(_mean_grid(ds, np.asarray(train_rows)), vox)
     res.update(checkpoint=str(args.checkpoint), data=str(args.data), source=source, render_seed=seed,
                seconds={"render": round(t_render - t0, 1), "total": round(time.perf_counter() - t0, 1)},
                paper_ikea_ap=0.531)
@@ -118,7 +123,19 @@ def run(args: argparse.Namespace) -> int:
               f"AP {res['ap']:.3f}   AP (best rotation) {res['ap_rot']:.3f}   [paper, IKEA: AP 0.531]")
         for name, m in res.get("per_class", {}).items():
             print(f"  {name:<12} n={m['n_shapes']:<4d} IoU {m['iou']:.3f}  AP {m['ap']:.3f}")
+        if (b := res.get("baseline_mean_shape")) is not None:
+            print(f"  baseline, the mean training shape for every image: IoU {b['iou']:.3f}  AP {b['ap']:.3f}")
     return 0
+
+
+def _mean_grid(ds, rows):
+    """The mean occupancy (R, R, R) of the dataset positions ``rows`` (the run's training shapes), read in chunks."""
+    import numpy as np
+
+    total = np.zeros((ds.resolution,) * 3, np.float64)
+    for i in range(0, len(rows), 256):
+        total += ds.read(rows[i:i + 256]).astype(np.float32).sum(0)
+    return (total / len(rows)).astype(np.float32)
 
 
 def _images(ds, pos, args, seed: int, size: int):
