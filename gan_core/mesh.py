@@ -155,11 +155,11 @@ def voxels_to_mesh(
     if g.dtype.itemsize > 4:
         # float64 / int64: values beyond float32's range would become Inf (and warn), and values a hair above
         # the level could round onto it (no surface, though occupied): clip, and keep occupied ones above 0.
-        rel = np.clip(g[box].astype(np.float64) - level, -_FIELD_MAX, _FIELD_MAX)
-        np.maximum(rel, _TINY, out=rel, where=occ[box])
-        inner[...] = rel
+        inner[...] = np.clip(g[box].astype(np.float64) - level, -_FIELD_MAX, _FIELD_MAX)
     else:
         np.subtract(g[box], level, out=inner, casting="unsafe")  # one pass, like the plain copy it replaced
+    # An occupied voxel must stay above 0 in float32: 0 - (-1e-206) or (0.5 + 1e-9) - 0.5 round onto it.
+    np.maximum(inner, _TINY, out=inner, where=occ[box])
     if drop is not None:
         inner[drop[box]] = low
     scale, centre = _frame(g.shape, spacing)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -143,6 +143,7 @@ finite_levels = st.floats(-2, 2, allow_nan=False)
 @given(grid=hnp.arrays(st.sampled_from([np.uint8, np.bool_, np.float32, np.float64, np.int64]),
                        hnp.array_shapes(min_dims=3, max_dims=3, min_side=1, max_side=9)),
        level=finite_levels, keep=st.booleans())
+@example(grid=np.zeros((1, 1, 1), np.uint8), level=-3.54699384434684e-206, keep=True)  # 0 - level underflowed to 0
 def test_any_grid_gives_a_mesh_or_an_empty_one(grid, level, keep):
     from gan_core.mesh import voxels_to_cubes, voxels_to_mesh
 
