@@ -252,15 +252,21 @@ def bundled_bank_for(model: Model) -> Path | None:
     return None
 
 
+def named_encoder(name: str | None) -> ModelEntry | None:
+    """The encoder entry that the bundled model ``name`` names as ``"encoder_model"`` (a per-category encoder
+    for a per-category model); None when it names none, has an encoder itself or is not a bundled model. A
+    Gan3dError when the named encoder is not installed."""
+    entry = next((m for m in list_models() if name and m.name == name), None)
+    if entry is None or entry.extra.get("encoder") or not entry.extra.get("encoder_model"):
+        return None
+    return find_model(str(entry.extra["encoder_model"]))
+
+
 def bundled_encoder_name(for_model: str | None = None) -> str | None:
-    """The bundled model whose image encoder serves ``for_model`` (a registry name): the one its registry entry
-    names as ``"encoder_model"`` (a per-category encoder for a per-category model), else the default encoder;
-    None when no encoder is bundled. Reads the registry only."""
+    """The bundled model whose image encoder serves ``for_model`` (a registry name): :func:`named_encoder`,
+    else the default encoder; None when no encoder is bundled. Reads the registry only."""
     try:
-        entry = next((m for m in list_models() if for_model and m.name == for_model), None)
-        if entry is not None and entry.extra.get("encoder_model"):
-            return find_model(str(entry.extra["encoder_model"])).name
-        return find_model(need="encoder").name
+        return (named_encoder(for_model) or find_model(need="encoder")).name
     except Gan3dError:
         return None
 

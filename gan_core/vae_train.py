@@ -177,8 +177,7 @@ class VaeTrainer(EpochTrainer):
 
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
         train, hold = holdout_split(len(self.data), self.cfg.holdout, self.cfg.seed)
-        counts = np.concatenate([self.data.read(np.arange(i, min(i + 256, len(self.data)))).reshape(
-            min(256, len(self.data) - i), -1).sum(1) for i in range(0, len(self.data), 256)])
+        counts = np.concatenate([vox.reshape(len(vox), -1).sum(1) for _, vox in self.data.chunks()])
         ok = counts >= self.cfg.min_voxels
         skipped = int((~ok).sum())
         if skipped:

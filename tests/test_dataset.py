@@ -42,6 +42,20 @@ def test_reads_back_exactly(kind, synthetic_npz, synthetic_h5, synthetic_set):
 
 
 @pytest.mark.parametrize("kind", ["npz", "h5"])
+def test_chunks_cover_the_positions_in_order(kind, synthetic_npz, synthetic_h5, synthetic_set):
+    vox = synthetic_set[0]
+    ds = VoxelDataset(synthetic_npz if kind == "npz" else synthetic_h5)
+    parts = list(ds.chunks(size=4))
+    assert [len(p) for p, _ in parts] == [4, 4, 4, 3]
+    assert np.array_equal(np.concatenate([p for p, _ in parts]), np.arange(len(vox)))
+    assert np.array_equal(np.concatenate([g for _, g in parts]), vox)
+    some = [9, 2, 2, 11]
+    (pos, grids), = ds.chunks(some)
+    assert np.array_equal(pos, some) and np.array_equal(grids, vox[some])
+    ds.close()
+
+
+@pytest.mark.parametrize("kind", ["npz", "h5"])
 def test_class_filter_and_limit(kind, synthetic_npz, synthetic_h5, synthetic_set):
     vox, labels, classes = synthetic_set
     path = synthetic_npz if kind == "npz" else synthetic_h5

@@ -18,6 +18,7 @@ from explorer.state import PATH_FIELDS
 from explorer.thumbs import voxel_pixmap
 from explorer.widgets import describe, hbox, vbox
 
+ICON_CACHE = 256  # thumbnails kept (88x88 each): neighbours recur along a path, a whole bank need not stay
 KIND_TEXT = {
     "last": "D's last conv layer (the paper's retrieval features)",
     "paper": "D's pooled conv layers (the paper's classification features)",
@@ -115,6 +116,8 @@ class RetrievalPanel(QWidget):
         self.list.clear()
         for d, i in zip(dist, idx):
             if int(i) not in self._icons:
+                if len(self._icons) >= ICON_CACHE:  # the oldest goes
+                    del self._icons[next(iter(self._icons))]
                 self._icons[int(i)] = QIcon(voxel_pixmap(bank.thumbnail(int(i)), 0.5, 88))
             text = f"{bank.label_name(int(i))}  #{int(i)}\ndistance {float(d):.3f}"
             item = QListWidgetItem(self._icons[int(i)], text)

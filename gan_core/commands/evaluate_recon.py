@@ -43,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _select(ckpt: dict, data_path: Path, n_max: int, min_voxels: int):
-    """(VoxelDataset, positions, source) of the shapes to evaluate."""
+    """(VoxelDataset, positions, source, training rows) of the shapes to evaluate; the training rows (for the
+    mean-shape baseline) only when the held-out split of the checkpoint's own data is evaluated, else None."""
     import numpy as np
 
     from gan_core.data.dataset import VoxelDataset
@@ -51,9 +52,11 @@ def _select(ckpt: dict, data_path: Path, n_max: int, min_voxels: int):
 
     ds = VoxelDataset(data_path)
     state = ckpt.get("state", {})
+    train_rows = None
     if state.get("holdout_rows") is not None and state.get("data_sha256") == file_sha256(data_path):
         pos = np.asarray(state["holdout_rows"], np.int64)  # unfiltered dataset: position == file row
         source = "held-out split of the checkpoint"
+        train_rows = None if state.get("train_rows") is None else np.asarray(state["train_rows"], np.int64)
         if len(pos) == 0:
             raise BadInputError(f"{ckpt['path']}: was trained with --holdout 0, so it has no held-out shapes; "
                                 "pass a separate test set as --data")
@@ -62,11 +65,11 @@ def _select(ckpt: dict, data_path: Path, n_max: int, min_voxels: int):
         source = "all shapes (not the checkpoint's training data)"
     from gan_core.vae_train import spread
 
-    counts = np.array([int(ds.read([i])[0].sum()) for i in pos])
+    counts = np.concatenate([vox.reshape(len(vox), -1).sum(1) for _, vox in ds.chunks(pos)])
     pos = spread(pos[counts >= min_voxels], n_max)  # evenly spaced: every class of a class-sorted file
     if len(pos) == 0:
         raise BadInputError(f"--data {data_path}: no shape with at least {min_voxels} occupied voxels to evaluate")
-    return ds, pos, source
+    return ds, pos, source, train_rows
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,8 +85,6 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"--renders must end in .h5, got {Path(args.renders).name}")
     from gan_core.checkpoint import load_checkpoint
     from gan_core.data.resample import resample
-    import numpy as np
-
     from gan_core.reconstruct import evaluate_reconstruction, mean_shape_baseline
     from gan_core.runtime import Model
 
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         raise Gan3dError(f"--checkpoint {args.checkpoint}: has no image encoder (a 3D-GAN checkpoint?); "
                          "train one with `gan3d train-vae`")
     model = Model(ckpt["profile"], ckpt=ckpt, device=args.device, precision=args.precision)
-    ds, pos, source = _select(ckpt, Path(args.data), args.n, args.min_voxels)
+    ds, pos, source, train_rows = _select(ckpt, Path(args.data), args.n, args.min_voxels)
     seed = args.seed if args.seed is not None else int(ckpt["state"].get("render_seed", 0)) + 1
     size = model.profile.image_size
     images = _images(ds, pos, args, seed, size)  # (N, K, S, S, 3)
@@ -108,9 +109,8 @@ def run(args: argparse.Namespace) -> int:
     res = evaluate_reconstruction(model, vox, images, labels=ds.labels[pos], class_names=ds.class_names,
                                   level=args.level,
                                   progress=lambda it: progress(it, total=len(pos), desc="reconstructing", unit="shape"))
-    train_rows = ckpt.get("state", {}).get("train_rows")
-    if source.startswith("held-out") and train_rows is not None and len(train_rows) and ds.resolution == vox.shape[1]:
-        res["baseline_mean_shape"] = mean_shape_baseline(_mean_grid(ds, np.asarray(train_rows)), vox)
+    if train_rows is not None and len(train_rows) and ds.resolution == vox.shape[1]:
+        res["baseline_mean_shape"] = mean_shape_baseline(_mean_grid(ds, train_rows), vox)
     res.update(checkpoint=str(args.checkpoint), data=str(args.data), source=source, render_seed=seed,
                seconds={"render": round(t_render - t0, 1), "total": round(time.perf_counter() - t0, 1)},
                paper_ikea_ap=0.531)
@@ -133,8 +133,8 @@ def _mean_grid(ds, rows):
     import numpy as np
 
     total = np.zeros((ds.resolution,) * 3, np.float64)
-    for i in range(0, len(rows), 256):
-        total += ds.read(rows[i:i + 256]).astype(np.float32).sum(0)
+    for _, vox in ds.chunks(rows):
+        total += vox.sum(0)
     return (total / len(rows)).astype(np.float32)
 
 

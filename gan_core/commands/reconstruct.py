@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _checkpoint_path(arg: str | None) -> str | Path:
-    from gan_core.runtime import find_model
+    from gan_core.runtime import find_model, named_encoder
 
     if arg is None:
         return find_model(need="encoder").checkpoint
@@ -46,9 +46,7 @@ def _checkpoint_path(arg: str | None) -> str | Path:
     if arg.endswith(".pt"):
         raise BadFileError(f"--checkpoint {arg}: no such file")
     entry = find_model(arg)
-    if not entry.extra.get("encoder") and entry.extra.get("encoder_model"):  # a bundled GAN with its own encoder
-        return find_model(str(entry.extra["encoder_model"])).checkpoint
-    return entry.checkpoint
+    return (named_encoder(entry.name) or entry).checkpoint  # a bundled GAN with its own encoder: that one
 
 
 def run(args: argparse.Namespace) -> int:

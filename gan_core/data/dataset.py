@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -161,6 +161,14 @@ class VoxelDataset:
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         return self.read([i])[0], int(self.labels[i])
+
+    def chunks(self, positions: Sequence[int] | np.ndarray | None = None,
+               size: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(positions, grids) for ``positions`` (default: all), ``size`` at a time and in order: a pass over a
+        whole set that never holds it in memory."""
+        pos = np.arange(len(self)) if positions is None else np.asarray(positions, dtype=np.int64)
+        for s in range(0, len(pos), size):
+            yield pos[s:s + size], self.read(pos[s:s + size])
 
     def content_hash(self) -> str:
         """sha256 of the file plus the selection: a checkpoint records it to notice a changed data set."""

@@ -60,8 +60,7 @@ def build_bank(
     provenance and 32^3 thumbnails, each kind reduced as FeatureBank's ``n_components`` and ``n_sketch`` say.
     ``progress(done, total)`` is called per batch."""
     feats = dataset_features(model, dataset, kinds=KINDS, batch_size=batch_size, progress=progress, dtype=dtype)
-    n = len(dataset)
-    thumbs = np.concatenate([pack_voxels(dataset.read(np.arange(s, min(n, s + 256))), 32) for s in range(0, n, 256)])
+    thumbs = np.concatenate([pack_voxels(vox, 32) for _, vox in dataset.chunks()])
     bank = FeatureBank(
         weights_hash=model.weights_hash(), profile=model.profile.name, data_name=dataset.path.name,
         data_sha256=file_sha256(dataset.path), dtype=dtype, n_components=n_components, n_sketch=n_sketch,

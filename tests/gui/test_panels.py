@@ -91,6 +91,18 @@ def test_retrieval_lists_k_nearest_with_distances_and_novelty(qtbot, ctx, tiny_b
     assert p.list.count() == 3 and "'paper'" in p.novelty.text()
 
 
+def test_retrieval_thumbnails_are_cached_within_a_bound(qtbot, ctx, tiny_bank, wait_idle, monkeypatch):
+    """Thumbnails are kept by bank row (neighbours recur along a path), but never more than ICON_CACHE."""
+    monkeypatch.setattr("explorer.panels.retrieval.ICON_CACHE", 3)
+    p = show(qtbot, RetrievalPanel(ctx))
+    ctx.state.set_bank(tiny_bank, "bank.h5")
+    for t in np.linspace(0, 1, 4):
+        ctx.state.set_t(float(t))
+        wait_idle(ctx)
+        assert p.list.count() == 5 and all(not p.list.item(i).icon().isNull() for i in range(5))
+        assert len(p._icons) == 3
+
+
 def test_retrieval_follows_the_current_shape(qtbot, ctx, tiny_bank, wait_idle):
     p = show(qtbot, RetrievalPanel(ctx))
     ctx.state.set_bank(tiny_bank, "bank.h5")
