@@ -199,8 +199,9 @@ class VaeTrainer(EpochTrainer):
         load_weights(self.G, ck, "generator")
         if "discriminator" in ck:
             load_weights(self.D, ck, "discriminator")
-        elif not self.cfg.frozen:
-            raise BadCheckpointError(f"--from-gan {path}: has no discriminator; add --freeze-generator")
+        elif not self.cfg.frozen and self.cfg.gan_weight > 0:  # D is trained only for L_GAN
+            raise BadCheckpointError(f"--from-gan {path}: has no discriminator; add --freeze-generator "
+                                     "or --gan-weight 0")
         if "encoder" in ck:  # fine-tuning a VAE-GAN checkpoint: keep its encoder too
             load_weights(self.E, ck, "encoder")
         log.info("initialised G and D from %s", path)

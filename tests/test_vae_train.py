@@ -12,9 +12,9 @@ import torch
 
 from gan_core.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.config import get_profile
-from gan_core.errors import BadInputError, ProfileMismatchError
+from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
 from gan_core.io_utils import file_sha256
-from gan_core.models import Discriminator, Generator
+from gan_core.models import Discriminator, Generator, ImageEncoder
 from gan_core.vae_train import VaeTrainer, holdout_split
 from tests.cli_run import run_cli
 from tests.core_data import boxes_npz, fake_renders, vae_config, vae_data
@@ -234,3 +234,19 @@ def test_pos_weight_weighs_occupied_voxels_and_keeps_thin_parts_above_the_iso_le
 def test_pos_weight_must_be_positive(data, tmp_path):
     with pytest.raises(BadInputError, match="--pos-weight"):
         _cfg(data, tmp_path / "run", recon_loss="bce", pos_weight=0.0).validate()
+
+
+def test_fine_tuning_a_packed_vae_without_discriminator(data, tmp_path):
+    """A packed 3D-VAE (G + E, no D) continues as a 3D-VAE (--gan-weight 0) from its own encoder; the paper's
+    objective, which trains D, says what is missing."""
+    p = get_profile("tiny16")
+    torch.manual_seed(2)
+    enc = ImageEncoder(p)
+    vae = save_checkpoint(tmp_path / "vae.pt", profile=p, kind="vaegan",
+                          models={"generator": Generator(p), "encoder": enc})
+    tr = VaeTrainer(_cfg(data, tmp_path / "run", from_gan=str(vae), freeze_generator=False, gan_weight=0.0))
+    assert all(torch.equal(v, enc.state_dict()[k]) for k, v in tr.E.state_dict().items())
+    vox, imgs = tr.read_batch(tr.train_pos[:8], 0)
+    assert np.isfinite(tr.train_step(vox, imgs)["recon"])
+    with pytest.raises(BadCheckpointError, match="no discriminator.*--gan-weight 0"):
+        VaeTrainer(_cfg(data, tmp_path / "run2", from_gan=str(vae), freeze_generator=False))
