@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan_core.checkpoint import save_checkpoint
+from gan_core.checkpoint import all_finite, save_checkpoint
 from gan_core.config import Profile, check_same_architecture
 from gan_core.data.dataset import VoxelDataset
 from gan_core.device import autocast_dtype
@@ -174,7 +174,7 @@ class EpochTrainer:
             return
         models = self._models()
         for name, net in models.items():
-            if not all(torch.isfinite(p).all() for p in net.state_dict().values() if p.is_floating_point()):
+            if not all_finite(net.state_dict().values()):
                 raise self._diverged(f"the {name} weights became non-finite by step {self.step}")
         meta = {"command": " ".join(sys.argv), "data": str(self.data.path), "classes": self.cfg.classes,
                 **self._meta_extras()}

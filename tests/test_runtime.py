@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from gan_core.checkpoint import save_checkpoint
+from gan_core.checkpoint import all_finite, save_checkpoint
 from gan_core.config import get_profile
 from gan_core.errors import BadCheckpointError, BadInputError, Gan3dError, ProfileMismatchError
 from gan_core.models import Discriminator, Generator
@@ -93,6 +93,22 @@ def test_load_checkpoint_and_profile_check(ckpt):
     with pytest.raises(Gan3dError, match="no image encoder"):
         m.encode_image(np.zeros((16, 16, 3)))
     assert len(m.weights_hash()) == 16
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_all_finite_finds_one_bad_value_and_is_not_fooled_by_overflowing_sums(dtype):
+    import torch
+
+    t = torch.randn(10_000).to(getattr(torch, dtype))
+    assert all_finite([t, torch.arange(3)])  # integer tensors are skipped
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        u = t.clone()
+        u[1234] = bad
+        assert not all_finite([t, u])
+    big = torch.full((1000,), torch.finfo(t.dtype).max, dtype=t.dtype)  # float32: its sum overflows, no value is Inf
+    assert all_finite([big, -big])
+    both = torch.tensor([float("inf"), -float("inf")], dtype=t.dtype)  # sums to NaN
+    assert not all_finite([both])
 
 
 def test_missing_and_corrupt_checkpoints(tmp_path):
