@@ -125,12 +125,13 @@ class Model:
             if required:
                 raise BadCheckpointError(f"{ck.get('path')}: has no {key} weights")
             return None
-        if ck is None and key != "generator":
-            net = cls(self.profile)  # untrained, for tests and benchmarks
+        if ck is None:
+            net = cls(self.profile)  # untrained, for tests and benchmarks: its random initialisation is the point
         else:
-            net = cls(self.profile)
-            if ck is not None:
-                load_weights(net, ck, key)
+            with torch.device("meta"):  # skip the random initialisation (half of a model's load time):
+                net = cls(self.profile)
+            net = net.to_empty(device="cpu")
+            load_weights(net, ck, key)  # strict: every parameter and buffer comes from the checkpoint
         fmt = torch.channels_last_3d if key != "encoder" and self.device.type == "cpu" else torch.contiguous_format
         return net.to(self.device, memory_format=fmt).eval()
 
