@@ -135,8 +135,10 @@ def all_finite(tensors: Any) -> bool:
                for t in tensors if t.is_floating_point())
 
 
-def load_weights(model: nn.Module, ckpt: dict[str, Any], key: str) -> nn.Module:
-    """Load ``ckpt[key]`` into ``model`` (fp16 weights are cast up); a shape mismatch is a clear error."""
+def load_weights(model: nn.Module, ckpt: dict[str, Any], key: str, *, assign: bool = False) -> nn.Module:
+    """Load ``ckpt[key]`` into ``model`` (fp16 weights are cast up); a shape mismatch is a clear error.
+
+    ``assign`` makes the loaded tensors the model's own (for a model built on the meta device)."""
     if key not in ckpt:
         raise BadCheckpointError(f"{ckpt.get('path', 'checkpoint')}: has no {key} weights")
     target = _unwrap(model)
@@ -146,7 +148,7 @@ def load_weights(model: nn.Module, ckpt: dict[str, Any], key: str) -> nn.Module:
         raise BadCheckpointError(f"{ckpt.get('path', 'checkpoint')}: {key} weights contain NaN or Inf "
                                  "(a diverged or damaged run); use an earlier checkpoint")
     try:
-        target.load_state_dict(sd)
+        target.load_state_dict(sd, assign=assign)
     except RuntimeError as e:
         raise ProfileMismatchError(
             f"{ckpt.get('path', 'checkpoint')}: {key} weights do not fit profile {ckpt['profile'].name!r} ({_short(e)})"

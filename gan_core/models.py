@@ -19,7 +19,10 @@ from gan_core.fast_conv import LatentConvTranspose3d, OneInConv3d, OneOutConvTra
 
 
 def _init_weights(m: nn.Module) -> None:
-    """DCGAN initialisation: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02)."""
+    """DCGAN initialisation: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02). Nothing on the meta device
+    (a network built there is filled from a checkpoint; ``normal_`` on meta tensors imports torch's compiler)."""
+    if getattr(getattr(m, "weight", None), "is_meta", False):
+        return
     if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d, nn.Conv2d)):
         nn.init.normal_(m.weight, 0.0, 0.02)
         if m.bias is not None:

@@ -128,10 +128,9 @@ class Model:
         if ck is None:
             net = cls(self.profile)  # untrained, for tests and benchmarks: its random initialisation is the point
         else:
-            with torch.device("meta"):  # skip the random initialisation (half of a model's load time):
+            with torch.device("meta"):  # no random initialisation to overwrite (half of a model's load time)
                 net = cls(self.profile)
-            net = net.to_empty(device="cpu")
-            load_weights(net, ck, key)  # strict: every parameter and buffer comes from the checkpoint
+            load_weights(net, ck, key, assign=True)  # strict: every parameter and buffer comes from the checkpoint
         fmt = torch.channels_last_3d if key != "encoder" and self.device.type == "cpu" else torch.contiguous_format
         return net.to(self.device, memory_format=fmt).eval()
 

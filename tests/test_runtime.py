@@ -95,6 +95,28 @@ def test_load_checkpoint_and_profile_check(ckpt):
     assert len(m.weights_hash()) == 16
 
 
+def test_loaded_networks_hold_exactly_the_checkpoints_weights(tmp_path):
+    """Networks are built on the meta device and take the checkpoint's tensors: nothing is left on meta, nothing
+    differs, and a checkpoint missing a tensor is refused rather than half-loaded."""
+    import torch
+
+    from gan_core.checkpoint import load_checkpoint
+
+    p = get_profile("tiny16")
+    path = save_checkpoint(tmp_path / "m.pt", profile=p, models={"generator": Generator(p), "discriminator": Discriminator(p)})
+    saved = load_checkpoint(path)
+    m = load_model(path)
+    for net, key in ((m.generator, "generator"), (m.discriminator, "discriminator")):
+        got = net.state_dict()
+        assert set(got) == set(saved[key])
+        assert all(not t.is_meta and torch.equal(t, saved[key][k].to(t.dtype)) for k, t in got.items())
+    raw = torch.load(path, weights_only=True)
+    raw["generator"] = {k: v for k, v in raw["generator"].items() if not k.endswith("running_var")}
+    torch.save(raw, tmp_path / "short.pt")
+    with pytest.raises(ProfileMismatchError, match="do not fit"):
+        load_model(tmp_path / "short.pt")
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_all_finite_finds_one_bad_value_and_is_not_fooled_by_overflowing_sums(dtype):
     import torch
