@@ -15,6 +15,13 @@ from gan_core.errors import BadFileError, BadInputError
 T = TypeVar("T")
 
 
+
+def add_precision_arg(p: argparse.ArgumentParser, what: str = "inference") -> None:
+    """--precision, one help text for every command."""
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help=f"{what} precision (auto: bf16 on recent GPUs and on CPUs where it measures faster than "
+                        "fp32, else fp32)")
+
 def existing_file(path: str | Path, flag: str) -> Path:
     """The path if it is a readable file; otherwise a BadFileError naming the flag."""
     p = Path(path)
@@ -71,8 +78,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint file or bundled model name (default: the bundled default model)")
     add_device_args(p)
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="inference precision (auto: bf16 on recent GPUs and on CPUs with native bf16, else fp32)")
+    add_precision_arg(p, "inference")
 
 
 def add_training_args(p: argparse.ArgumentParser, *, epochs: int) -> None:
@@ -90,8 +96,7 @@ def add_training_args(p: argparse.ArgumentParser, *, epochs: int) -> None:
     p.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (profile: the paper's 1e-5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data order and z (train-vae: also of the split)")
     add_device_args(p)
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="autocast precision (auto: bf16 on recent GPUs and on CPUs with native bf16, else fp32)")
+    add_precision_arg(p, "autocast")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                    help="keep the default memory format (channels_last_3d is faster on CPU)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")

@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from gan_core.commands._common import add_device_args, existing_file, progress
+from gan_core.commands._common import add_device_args, add_precision_arg, existing_file, progress
 from gan_core.errors import BadInputError, Gan3dError
 
 HELP = "evaluate single-image 3D reconstruction (IoU, voxel AP) on the held-out shapes of a VAE-GAN checkpoint"
@@ -36,8 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", type=float, default=0.5, help="occupancy threshold for IoU")
     p.add_argument("--json", action="store_true", help="print the full result (per class, per image) as JSON")
     add_device_args(p)
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="inference precision (auto: bf16 on recent GPUs and on CPUs with native bf16, else fp32)")
+    add_precision_arg(p)
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads (default: torch's choice; 1 is faster on a busy machine)")
 

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from gan_core.commands._common import add_device_args, existing_file
+from gan_core.commands._common import add_device_args, add_precision_arg, existing_file
 from gan_core.errors import BadFileError, BadInputError
 
 HELP = "reconstruct a 3D shape from one image (3D-VAE-GAN): npz voxels + z, or a mesh (.stl/.obj/.ply)"
@@ -30,8 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep every connected component in mesh output (default: the largest, as in the paper)")
     p.add_argument("--png", default=None, help="also render the reconstruction into this PNG")
     add_device_args(p)
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="inference precision (auto: bf16 on recent GPUs and on CPUs with native bf16, else fp32)")
+    add_precision_arg(p)
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads (default: torch's choice; 1 is faster on a busy machine)")
 
