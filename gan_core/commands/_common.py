@@ -15,12 +15,12 @@ from gan_core.errors import BadFileError, BadInputError
 T = TypeVar("T")
 
 
-
 def add_precision_arg(p: argparse.ArgumentParser, what: str = "inference") -> None:
     """--precision, one help text for every command."""
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help=f"{what} precision (auto: bf16 on recent GPUs and on CPUs where it measures faster than "
                         "fp32, else fp32)")
+
 
 def existing_file(path: str | Path, flag: str) -> Path:
     """The path if it is a readable file; otherwise a BadFileError naming the flag."""
