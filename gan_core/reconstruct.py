@@ -414,4 +414,3 @@ def mean_shape_baseline(mean: np.ndarray, voxels: np.ndarray) -> dict[str, float
     ious = [best_rotation_iou(m, t, level)[0] for t in truth]
     aps = [average_precision(m, t) for t in truth]
     return {"iou": float(np.mean(ious)), "ap": float(np.nanmean(aps)), "level": level}
-

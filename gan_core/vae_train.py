@@ -177,8 +177,7 @@ class VaeTrainer(EpochTrainer):
 
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
         train, hold = holdout_split(len(self.data), self.cfg.holdout, self.cfg.seed)
-        counts = np.concatenate([vox.reshape(len(vox), -1).sum(1) for _, vox in self.data.chunks()])
-        ok = counts >= self.cfg.min_voxels
+        ok = self.data.voxel_counts() >= self.cfg.min_voxels
         skipped = int((~ok).sum())
         if skipped:
             log.warning("skipping %d shapes with fewer than %d occupied voxels", skipped, self.cfg.min_voxels)

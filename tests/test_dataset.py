@@ -52,6 +52,9 @@ def test_chunks_cover_the_positions_in_order(kind, synthetic_npz, synthetic_h5, 
     some = [9, 2, 2, 11]
     (pos, grids), = ds.chunks(some)
     assert np.array_equal(pos, some) and np.array_equal(grids, vox[some])
+    counts = (vox > 0).reshape(len(vox), -1).sum(1)
+    assert np.array_equal(ds.voxel_counts(), counts) and np.array_equal(ds.voxel_counts(some), counts[some])
+    assert ds.voxel_counts([]).shape == (0,)
     ds.close()
 
 

@@ -64,8 +64,7 @@ def _select(ckpt: dict, data_path: Path, n_max: int, min_voxels: int):
         source = "all shapes (not the checkpoint's training data)"
     from gan_core.vae_train import spread
 
-    counts = np.concatenate([vox.reshape(len(vox), -1).sum(1) for _, vox in ds.chunks(pos)])
-    pos = spread(pos[counts >= min_voxels], n_max)  # evenly spaced: every class of a class-sorted file
+    pos = spread(pos[ds.voxel_counts(pos) >= min_voxels], n_max)  # evenly spaced: every class of a class-sorted file
     if len(pos) == 0:
         raise BadInputError(f"--data {data_path}: no shape with at least {min_voxels} occupied voxels to evaluate")
     return ds, pos, source, train_rows

@@ -170,6 +170,11 @@ class VoxelDataset:
         for s in range(0, len(pos), size):
             yield pos[s:s + size], self.read(pos[s:s + size])
 
+    def voxel_counts(self, positions: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """Occupied voxels (N,) int64 of each shape at ``positions`` (default: all), read in chunks."""
+        counts = [vox.reshape(len(vox), -1).sum(1, dtype=np.int64) for _, vox in self.chunks(positions)]
+        return np.concatenate(counts) if counts else np.zeros(0, np.int64)
+
     def content_hash(self) -> str:
         """sha256 of the file plus the selection: a checkpoint records it to notice a changed data set."""
         h = hashlib.sha256()
