@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 FORMAT = "gan3d-checkpoint"
 VERSION = 1
 MODEL_KEYS = ("generator", "discriminator", "encoder")
+# Weights only a resumed run reads: the generator being optimised, when "generator" holds its moving average.
+TRAINING_KEYS = ("generator_train",)
 
 
 def save_checkpoint(
@@ -61,7 +63,7 @@ def save_checkpoint(
         "meta": {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "torch": str(torch.__version__), **(meta or {})},
     }
     for name, model in (models or {}).items():
-        if name not in MODEL_KEYS:
+        if name not in MODEL_KEYS + TRAINING_KEYS:
             raise ValueError(f"unknown model key {name!r}")
         sd = _unwrap(model).state_dict()
         if half:
@@ -112,7 +114,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def _check_structure(ckpt: dict[str, Any], path: Path) -> None:
     """The parts code reads later have the types it expects, so a hand-made or damaged file fails here."""
-    for key in MODEL_KEYS:
+    for key in MODEL_KEYS + TRAINING_KEYS:
         sd = ckpt.get(key)
         if key in ckpt and not (isinstance(sd, dict) and all(
                 isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items())):

@@ -10,6 +10,7 @@ epoch, for previews).
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import logging
 import time
@@ -32,6 +33,10 @@ from gan_core.training_loop import EpochTrainer, mean_of, open_voxels, validate_
 
 log = logging.getLogger(__name__)
 
+# The moving average's half-life is at most this fraction of the images this run has seen, so a fresh run's
+# average forgets its random start (StyleGAN's ramp-up, longer: a shipped run here lasts ~50 epochs, not ~1000).
+EMA_RAMPUP = 0.3
+
 
 @dataclass
 class TrainConfig:
@@ -52,6 +57,7 @@ class TrainConfig:
     z_prior: str | None = None
     label_smoothing: float = 0.0  # real target 1 - s for D; 0 = the paper
     instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs, annealed to 0; 0 = the paper
+    ema_kimg: float = 0.0  # half-life of G's weight moving average, in thousands of images; 0 = off (the paper)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 where native: recent CUDA, AVX512/AMX CPUs), fp32, bf16, fp16
@@ -75,6 +81,8 @@ class TrainConfig:
         validate_common(self, ("g_lr", "d_lr"))
         if not 0 <= self.label_smoothing < 0.5:
             raise BadInputError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if not (self.ema_kimg >= 0 and np.isfinite(self.ema_kimg)):
+            raise BadInputError(f"--ema-kimg must be 0 (off) or a positive number, got {self.ema_kimg}")
 
 
 class Trainer(EpochTrainer):
@@ -95,6 +103,9 @@ class Trainer(EpochTrainer):
         torch.manual_seed(config.seed)  # weight init; resume restores the RNG state saved later
         self.G = Generator(p).to(self.device, memory_format=self.memory_format)
         self.D = Discriminator(p).to(self.device, memory_format=self.memory_format)
+        # The published generator: a moving average of G's weights (smoother, more diverse samples than any
+        # single step's; session 5 measured it on ModelNet10), or G itself.
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config.ema_kimg > 0 else None
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=p.g_lr, betas=(p.beta1, p.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=p.d_lr, betas=(p.beta1, p.beta2))
         self.z_gen = torch.Generator().manual_seed(config.seed * 1000 + self.world.rank)
@@ -109,6 +120,8 @@ class Trainer(EpochTrainer):
             check_same_architecture(ck["profile"], p, f"--init-from {config.init_from}")
             load_weights(self.G, ck, "generator")
             load_weights(self.D, ck, "discriminator")
+            if self.G_ema is not None:
+                self.G_ema.load_state_dict(self.G.state_dict())
 
     @property
     def is_main(self) -> bool:
@@ -118,13 +131,27 @@ class Trainer(EpochTrainer):
     def _resume(self, path: Path) -> None:
         ck = load_checkpoint(path, map_location="cpu")
         self._check_resumable(ck, path)
-        load_weights(self.G, ck, "generator")
+        load_weights(self.G, ck, "generator_train" if "generator_train" in ck else "generator")
         load_weights(self.D, ck, "discriminator")
+        if self.G_ema is not None:  # a run that kept no average starts one at its generator
+            load_weights(self.G_ema, ck, "generator")
         self._restore_state(ck, path, "use --init-from")
         log.info("resumed %s at epoch %d step %d", path, self.epoch, self.step)
 
     def _models(self) -> dict[str, nn.Module]:
-        return {"generator": self.G, "discriminator": self.D}
+        if self.G_ema is None:
+            return {"generator": self.G, "discriminator": self.D}
+        return {"generator": self.G_ema, "discriminator": self.D, "generator_train": self.G}
+
+    @property
+    def shown_generator(self) -> Generator:
+        """The generator users get from this run's checkpoints: the moving average when there is one."""
+        return self.G if self.G_ema is None else self.G_ema
+
+    def save(self, final_epoch_file: bool = False) -> None:
+        if self.G_ema is not None and self.batch_in_epoch:  # a mid-epoch save: the average's statistics are stale
+            self.recalibrate_bn()
+        super().save(final_epoch_file)
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": self.opt_g, "d": self.opt_d}
@@ -187,6 +214,7 @@ class Trainer(EpochTrainer):
         self.scaler.step(self.opt_g)
         self.scaler.update()
         self.step += 1
+        self._update_ema(b * self.world.size)
         g_val, d_val = float(g_loss.detach()), float(d_loss.detach())
         self._check_finite({"G": g_val, "D": d_val})
         return {
@@ -196,6 +224,16 @@ class Trainer(EpochTrainer):
             "time": time.perf_counter() - t0,
         }
 
+    @torch.no_grad()
+    def _update_ema(self, batch_images: int) -> None:
+        """Move the average towards G: by half every ``ema_kimg`` thousand images (less early in a run)."""
+        if self.G_ema is None:
+            return
+        half_life = min(self.cfg.ema_kimg * 1000, self.step * batch_images * EMA_RAMPUP)
+        keep = 0.5 ** (batch_images / max(half_life, 1e-8))
+        for avg, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            avg.lerp_(p.detach(), 1.0 - keep)
+
     def _noise_std(self) -> float:
         if self.cfg.instance_noise <= 0:
             return 0.0
@@ -203,21 +241,24 @@ class Trainer(EpochTrainer):
 
     @torch.no_grad()
     def recalibrate_bn(self, batches: int = 8) -> None:
-        """Recompute G's BatchNorm running statistics over fresh z at the current weights, so eval-mode
-        samples (the ones users see) match train-mode ones."""
+        """Recompute the shown generator's BatchNorm running statistics over fresh z at its current weights, so
+        eval-mode samples (the ones users see) match train-mode ones."""
         g = torch.Generator().manual_seed(self.cfg.seed + 777 + self.epoch)
         zs = (sample_z(self.profile.batch_size, self.profile, generator=g).to(self.device) for _ in range(batches))
         with autocast(self.device, self.amp_dtype):
-            recalibrate_batchnorm(self.G, zs)
-        self.G.train()
+            recalibrate_batchnorm(self.shown_generator, zs)
 
     @torch.no_grad()
     def preview(self) -> np.ndarray:
         """Fixed-z samples in eval mode (what users will see): float (n, R, R, R)."""
-        self.G.eval()
-        with autocast(self.device, self.amp_dtype):
-            out = self.G(self.preview_z.to(self.device)).float().cpu().numpy()
-        return out
+        g = self.shown_generator
+        was_training = g.training
+        g.eval()
+        try:
+            with autocast(self.device, self.amp_dtype):
+                return g(self.preview_z.to(self.device)).float().cpu().numpy()
+        finally:
+            g.train(was_training)
 
     def _config_record(self) -> dict[str, Any]:
         return {"type": "config", "config": dataclasses.asdict(self.cfg), "profile": self.profile.to_dict(),

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan_core.checkpoint import all_finite, save_checkpoint
+from gan_core.checkpoint import MODEL_KEYS, all_finite, save_checkpoint
 from gan_core.config import Profile, check_same_architecture
 from gan_core.data.dataset import VoxelDataset
 from gan_core.device import autocast_dtype
@@ -184,7 +184,8 @@ class EpochTrainer:
         save_checkpoint(self.out / "latest.pt", models=models, optimizers=self._optimizers(), state=state,
                         rng={"z": self.z_gen.get_state(), "torch": torch.get_rng_state()}, **common)
         if final_epoch_file:
-            save_checkpoint(self.out / f"epoch_{self.epoch:04d}.pt", models=models, state=state, **common)
+            published = {k: v for k, v in models.items() if k in MODEL_KEYS}  # not what only --resume reads
+            save_checkpoint(self.out / f"epoch_{self.epoch:04d}.pt", models=published, state=state, **common)
         self._last_save = time.monotonic()
 
     @contextlib.contextmanager

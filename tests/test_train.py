@@ -8,9 +8,9 @@ import torch
 
 from gan_core.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.config import get_profile
-from gan_core.errors import BadCheckpointError, ProfileMismatchError
+from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
 from gan_core.models import Generator
-from gan_core.train import TrainConfig, Trainer
+from gan_core.train import EMA_RAMPUP, TrainConfig, Trainer
 from tests.core_data import boxes_npz
 
 
@@ -93,6 +93,57 @@ def test_resume_continues_exactly(data, tmp_path):
     assert resumed.step == full.step == 6
     for (name, a), b in zip(full.G.state_dict().items(), resumed.G.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+
+
+def test_generator_average_moves_by_its_half_life(data, tmp_path):
+    tr = Trainer(_cfg(data, tmp_path / "run", ema_kimg=0.016))  # half-life 16 images = 2 batches of 8
+    with torch.no_grad():
+        for p in tr.G.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in tr.G_ema.parameters()]
+    tr.step = 1000  # past the ramp-up: the half-life applies in full
+    tr._update_ema(8)  # one batch = half a half-life: keeps 0.5 ** 0.5 of the average
+    keep = 0.5 ** 0.5
+    for avg, old, p in zip(tr.G_ema.parameters(), before, tr.G.parameters()):
+        assert torch.allclose(avg, keep * old + (1 - keep) * p, atol=1e-6)
+    tr.step = 1  # ramp-up: early in a run the half-life is a fraction of the images seen
+    before = [p.clone() for p in tr.G_ema.parameters()]
+    tr._update_ema(8)
+    keep = 0.5 ** (8 / (EMA_RAMPUP * 8))
+    for avg, old, p in zip(tr.G_ema.parameters(), before, tr.G.parameters()):
+        assert torch.allclose(avg, keep * old + (1 - keep) * p, atol=1e-6)
+
+
+def test_generator_average_is_published_and_resumes_exactly(data, tmp_path):
+    from gan_core.checkpoint import pack_checkpoint
+    from gan_core.runtime import load_model
+
+    full = Trainer(_cfg(data, tmp_path / "full", ema_kimg=0.05, snapshot_every=1))
+    full.run()
+    ck = load_checkpoint(tmp_path / "full" / "latest.pt")
+    for key, net in (("generator", full.G_ema), ("generator_train", full.G)):
+        assert all(torch.equal(ck[key][k], v) for k, v in net.state_dict().items()), key
+    assert not torch.equal(ck["generator"]["net.0.weight"], ck["generator_train"]["net.0.weight"])
+    assert "generator_train" not in load_checkpoint(tmp_path / "full" / "epoch_0002.pt")  # what users load
+    packed = load_checkpoint(pack_checkpoint(ck, tmp_path / "packed.pt", half=False))
+    assert "generator_train" not in packed
+    shown = load_model(tmp_path / "packed.pt", device="cpu", precision="fp32").generator
+    assert torch.equal(shown.state_dict()["net.0.weight"], full.G_ema.state_dict()["net.0.weight"])
+
+    Trainer(_cfg(data, tmp_path / "part", ema_kimg=0.05, max_steps=4)).run()  # stops mid-epoch 2
+    resumed = Trainer(_cfg(data, tmp_path / "part", ema_kimg=0.05, resume=True))
+    resumed.run()
+    for a, b in ((full.G, resumed.G), (full.G_ema, resumed.G_ema)):
+        for (name, x), y in zip(a.named_parameters(), b.parameters()):
+            assert torch.allclose(x, y, atol=1e-6), name
+
+
+def test_resume_without_an_average_starts_one_at_the_generator(data, tmp_path):
+    Trainer(_cfg(data, tmp_path / "run", epochs=1)).run()
+    tr = Trainer(_cfg(data, tmp_path / "run", ema_kimg=1.0, resume=True))
+    assert all(torch.equal(a, b) for a, b in zip(tr.G_ema.state_dict().values(), tr.G.state_dict().values()))
+    with pytest.raises(BadInputError, match="ema-kimg"):
+        _cfg(data, tmp_path / "bad", ema_kimg=-1.0).validate()
 
 
 def test_resume_refuses_other_profile_and_other_data(data, tmp_path):

@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.0, help="D's real target is 1 - this (0 = paper)")
     p.add_argument("--instance-noise", type=float, default=0.0,
                    help="std of noise added to D's inputs, annealed to 0 over the run (0 = paper)")
+    p.add_argument("--ema-kimg", type=float, default=0.0,
+                   help="keep a moving average of G's weights with this half-life in thousands of training images, "
+                        "and publish it as the checkpoint's generator (0 = off, the paper)")
     p.add_argument("--init-from", default=None, help="start from another checkpoint's G and D weights")
 
 
