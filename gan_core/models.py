@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from gan_core.config import Profile
-from gan_core.fast_conv import LatentConvTranspose3d, OneInConv3d, OneOutConvTranspose3d
+from gan_core.fast_conv import DoublingConvTranspose3d, LatentConvTranspose3d, OneInConv3d, OneOutConvTranspose3d
 
 
 def _init_weights(m: nn.Module) -> None:
@@ -43,7 +43,7 @@ class Generator(nn.Module):
             LatentConvTranspose3d(profile.z_dim, ch[0]), nn.BatchNorm3d(ch[0]), nn.ReLU(True)  # fast on CPU
         ]
         for a, b in zip(ch, ch[1:]):
-            layers += [nn.ConvTranspose3d(a, b, 4, 2, 1, bias=False), nn.BatchNorm3d(b), nn.ReLU(True)]
+            layers += [DoublingConvTranspose3d(a, b), nn.BatchNorm3d(b), nn.ReLU(True)]  # ConvTranspose3d(a, b, 4, 2, 1)
         layers += [OneOutConvTranspose3d(ch[-1]), nn.Sigmoid()]  # ConvTranspose3d(ch[-1], 1, 4, 2, 1), fast on CPU
         self.net = nn.Sequential(*layers)
         self.apply(_init_weights)

@@ -1,4 +1,4 @@
-"""The CPU fast path of the one-channel layers computes what the stock layers compute, gradients included."""
+"""The CPU fast paths compute what the stock layers compute, gradients included."""
 
 import pytest
 import torch
@@ -7,24 +7,44 @@ from torch import nn
 
 from gan_core.bench import PlainDiscriminator, plain_generator
 from gan_core.config import get_profile
-from gan_core.fast_conv import LatentConvTranspose3d, OneInConv3d, OneOutConvTranspose3d, transpose_conv_to_one
+from gan_core.fast_conv import (DoublingConvTranspose3d, LatentConvTranspose3d, OneInConv3d, OneOutConvTranspose3d,
+                                transpose_conv)
 from gan_core.models import Discriminator, Generator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("n,c,r", [(1, 1, 1), (2, 5, 3), (3, 8, 4)])
+@pytest.mark.parametrize("c_out", [1, 6])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_transpose_conv_to_one_matches_conv_transpose3d(n, c, r, channels_last):
+def test_transpose_conv_matches_conv_transpose3d(n, c, r, c_out, channels_last):
     g = torch.Generator().manual_seed(n * 100 + c * 10 + r)
     x = torch.randn(n, c, r, r, r, generator=g, dtype=torch.float64)
+    w = torch.randn(c, c_out, 4, 4, 4, generator=g, dtype=torch.float64)
+    b = torch.randn(c_out, generator=g, dtype=torch.float64)
     if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-    w = torch.randn(c, 1, 4, 4, 4, generator=g, dtype=torch.float64)
-    want = F.conv_transpose3d(x, w, stride=2, padding=1)
-    got = transpose_conv_to_one(x, w)
-    assert got.shape == want.shape == (n, 1, 2 * r, 2 * r, 2 * r)
+        x, w = (t.contiguous(memory_format=torch.channels_last_3d) for t in (x, w))
+    want = F.conv_transpose3d(x, w, b, stride=2, padding=1)
+    got = transpose_conv(x, w, b)
+    assert got.shape == want.shape == (n, c_out, 2 * r, 2 * r, 2 * r)
     torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("r", [4, 8])
+@pytest.mark.parametrize("grad", [False, True])
+def test_doubling_layer_matches_the_stock_layer_with_and_without_gradients(r, grad):
+    """A 4^3 input at inference takes the matrix-product path; larger inputs and training the stock one."""
+    torch.manual_seed(r)
+    ours, stock = DoublingConvTranspose3d(12, 5), nn.ConvTranspose3d(12, 5, 4, 2, 1, bias=False)
+    stock.load_state_dict(ours.state_dict())
+    ours.to(memory_format=torch.channels_last_3d)
+    x = torch.randn(3, 12, r, r, r).contiguous(memory_format=torch.channels_last_3d)
+    with torch.set_grad_enabled(grad):
+        y = ours(x)
+    torch.testing.assert_close(y, stock(x), rtol=1e-4, atol=1e-5)
+    assert y.requires_grad == grad
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert ours(x).dtype == stock(x).dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("layer,shape", [
