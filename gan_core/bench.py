@@ -7,6 +7,11 @@ The baseline is the network as public reimplementations write it, built here fro
 autocast; inference under torch.no_grad in eval mode; training with Adam, D updated every step. It has the same
 weights as ours. Ours is what the app and `gan3d train` run: runtime.Model.generate and Trainer.train_step.
 
+Each row also gives the arithmetic of one call (floating-point operations of the convolutions and matrix
+products, counted by torch.utils.flop_counter on the baseline, which computes the same network) and the rate ours
+reaches, next to this CPU's fp32 matrix-product rate measured in the same run: no fp32 implementation runs
+faster than that, so it bounds the speed-up any fp32 code can reach over the baseline.
+
 Baseline and ours alternate call by call, so a change in the machine's load hits both; each is reported as the
 median of wall time and of CPU time (this process, all threads). On a shared machine the CPU time is the steadier
 measure: it leaves out the time spent waiting for a core.
@@ -43,6 +48,25 @@ class Row(NamedTuple):
     name: str
     baseline: Timing
     ours: Timing
+    gflop: float = float("nan")  # arithmetic of one call
+
+
+def count_gflop(fn: Callable[[], object]) -> float:
+    """Floating-point operations (in billions) of one call of ``fn``: convolutions and matrix products."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """This CPU's fp32 rate on a large square matrix product (oneDNN / MKL sgemm, all torch threads), best of
+    ``repeats``: the practical ceiling of fp32 arithmetic here."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b)[0] for _ in range(repeats))
+    return 2 * n**3 / (best / 1000) / 1e9
 
 
 def _timed(fn: Callable[[], object]) -> tuple[float, float]:
@@ -161,7 +185,7 @@ def generator_row(model: Model, repeats: int) -> Row:
     z = model.sample_z(1, 0)
     plain = plain_copy_of(model)
     base, ours = paired_medians(lambda: plain_generate(plain, z), lambda: model.generate(z, use_cache=False), repeats)
-    return Row(f"{model.profile.name} generator, batch 1", base, ours)
+    return Row(f"{model.profile.name} generator, batch 1", base, ours, count_gflop(lambda: plain_generate(plain, z)))
 
 
 def slider_frame_row(model: Model, repeats: int) -> Row:
@@ -169,15 +193,17 @@ def slider_frame_row(model: Model, repeats: int) -> Row:
     plain = plain_copy_of(model)
     base, ours = paired_medians(lambda: voxels_to_mesh(plain_generate(plain, z)[0]),
                                 lambda: voxels_to_mesh(model.generate(z, use_cache=False)[0]), repeats)
-    return Row(f"{model.profile.name} slider frame (generate + mesh)", base, ours)
+    return Row(f"{model.profile.name} slider frame (generate + mesh)", base, ours,
+               count_gflop(lambda: plain_generate(plain, z)))
 
 
 def train_row(profile_name: str, batch: int, repeats: int) -> Row:
     with tempfile.TemporaryDirectory(prefix="gan3d_bench_") as tmp:
         ours, updated = gan3d_train_step(profile_name, batch, Path(tmp))
-        base, mine = paired_medians(plain_train_step(get_profile(profile_name), batch), ours, repeats, warmup=1)
+        plain = plain_train_step(get_profile(profile_name), batch)
+        base, mine = paired_medians(plain, ours, repeats, warmup=1)
     skipped = "" if all(updated) else f" (D skipped {updated.count(False)} of {len(updated)} updates)"
-    return Row(f"{profile_name} train step, batch {batch}{skipped}", base, mine)
+    return Row(f"{profile_name} train step, batch {batch}{skipped}", base, mine, count_gflop(plain))
 
 
 def run(args: argparse.Namespace) -> list[Row]:
@@ -195,14 +221,20 @@ def run(args: argparse.Namespace) -> list[Row]:
         rows.append(train_row("paper64", 32, args.train_repeats))
     grid = model.generate(model.sample_z(1, 1))[0]
     mesh = median_timing(lambda: voxels_to_mesh(grid), args.repeats)
+    peak = matmul_peak_gflops()
 
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} torch thread(s), CPU, model {model.name}; medians of "
           f"{args.repeats} calls ({args.train_repeats} training steps), baseline and gan3d alternating\n")
     print("| measurement | baseline wall (ms) | gan3d wall (ms) | speed-up wall | baseline CPU (ms) | gan3d CPU (ms) "
-          "| speed-up CPU |")
-    print("|---|---|---|---|---|---|---|")
-    for name, b, o in rows:
+          "| speed-up CPU | GFLOP | gan3d GFLOP/s | fp32 ceiling |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, b, o, gflop in rows:
+        base_rate = gflop / (b.wall_ms / 1000)
         print(f"| {name} | {b.wall_ms:.1f} | {o.wall_ms:.1f} | {b.wall_ms / o.wall_ms:.2f}x | {b.cpu_ms:.1f} | "
-              f"{o.cpu_ms:.1f} | {b.cpu_ms / o.cpu_ms:.2f}x |")
-    print(f"| marching cubes + largest component, {model.resolution}^3 | | {mesh.wall_ms:.1f} | | | {mesh.cpu_ms:.1f} | |")
+              f"{o.cpu_ms:.1f} | {b.cpu_ms / o.cpu_ms:.2f}x | {gflop:.1f} | {gflop / (o.wall_ms / 1000):.0f} | "
+              f"{peak / base_rate:.2f}x |")
+    print(f"| marching cubes + largest component, {model.resolution}^3 | | {mesh.wall_ms:.1f} | | | {mesh.cpu_ms:.1f} "
+          "| | | | |")
+    print(f"\nfp32 matrix product (2048^2, best of 5): {peak:.0f} GFLOP/s. fp32 ceiling = that rate / the baseline's "
+          "rate: the most any fp32 code could gain over the baseline on this CPU (lower precision can go past it).")
     return rows

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
-from gan_core.bench import paired_medians, plain_copy_of, plain_generate, train_row
+from gan_core.bench import count_gflop, matmul_peak_gflops, paired_medians, plain_copy_of, plain_generate, train_row
 from gan_core.runtime import load_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -26,3 +28,12 @@ def test_train_row_times_both_steps_with_every_discriminator_update():
     row = train_row("tiny16", 4, repeats=1)
     assert row.name == "tiny16 train step, batch 4"  # no "D skipped" note
     assert row.baseline.wall_ms > 0 and row.ours.wall_ms > 0
+    assert row.gflop > 0
+
+
+def test_arithmetic_is_counted_per_multiply_add_and_the_ceiling_is_a_rate():
+    x, w = torch.zeros(2, 8, 3, 3, 3), torch.zeros(8, 4, 4, 4, 4)
+    # every input voxel meets every output channel through 64 taps: 2 operations (multiply, add) each
+    assert count_gflop(lambda: F.conv_transpose3d(x, w, stride=2, padding=1)) * 1e9 == 2 * 2 * 27 * 8 * 4 * 64
+    assert count_gflop(lambda: x.sum()) == 0
+    assert matmul_peak_gflops(n=256, repeats=2) > 0.1
