@@ -24,7 +24,7 @@ from torch import nn
 
 from gan_core import distributed as dist_utils
 from gan_core.checkpoint import load_checkpoint, load_weights
-from gan_core.config import Profile, check_same_architecture, get_profile
+from gan_core.config import RECIPES, Profile, check_same_architecture, get_profile
 from gan_core.device import autocast, pick_device
 from gan_core.errors import BadInputError
 from gan_core.latent import sample_z
@@ -55,9 +55,10 @@ class TrainConfig:
     beta2: float | None = None
     d_acc_threshold: float | None = None
     z_prior: str | None = None
-    label_smoothing: float = 0.0  # real target 1 - s for D; 0 = the paper
-    instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs, annealed to 0; 0 = the paper
-    ema_kimg: float = 0.0  # half-life of G's weight moving average, in thousands of images; 0 = off (the paper)
+    label_smoothing: float | None = None  # real target 1 - s for D; 0 = the paper
+    instance_noise: float | None = None  # std of Gaussian noise added to D's inputs, annealed to 0; 0 = the paper
+    ema_kimg: float | None = None  # half-life of G's weight moving average, in thousands of images; 0 = off (the paper)
+    recipe: str = "paper"  # fills the fields above and the learning rates where they are None (RECIPES)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 where native: recent CUDA, AVX512/AMX CPUs), fp32, bf16, fp16
@@ -70,6 +71,16 @@ class TrainConfig:
     resume: bool = False
     init_from: str | None = None  # start G and D from another checkpoint's weights (fine-tuning)
     max_steps: int | None = None  # stop after this many steps in total (smoke tests, benchmarks)
+
+    def __post_init__(self) -> None:
+        if self.recipe not in RECIPES:
+            raise BadInputError(f"unknown recipe {self.recipe!r}; use {', '.join(RECIPES)}")
+        for name, value in RECIPES[self.recipe].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        for name in ("label_smoothing", "instance_noise", "ema_kimg"):
+            if getattr(self, name) is None:
+                setattr(self, name, 0.0)
 
     def resolved_profile(self) -> Profile:
         p = get_profile(self.profile)

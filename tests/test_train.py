@@ -146,6 +146,20 @@ def test_resume_without_an_average_starts_one_at_the_generator(data, tmp_path):
         _cfg(data, tmp_path / "bad", ema_kimg=-1.0).validate()
 
 
+def test_a_recipe_fills_only_the_settings_left_out(data, tmp_path):
+    from gan_core.config import RECIPES
+
+    stable = _cfg(data, tmp_path / "a", recipe="stable")
+    assert {k: getattr(stable, k) for k in RECIPES["stable"]} == RECIPES["stable"]
+    mine = _cfg(data, tmp_path / "b", recipe="stable", label_smoothing=0.0, g_lr=5e-4)
+    assert (mine.label_smoothing, mine.g_lr, mine.d_lr) == (0.0, 5e-4, RECIPES["stable"]["d_lr"])
+    paper = _cfg(data, tmp_path / "c")
+    assert (paper.g_lr, paper.label_smoothing, paper.ema_kimg) == (None, 0.0, 0.0)
+    assert paper.resolved_profile().g_lr == get_profile("tiny16").g_lr
+    with pytest.raises(BadInputError, match="unknown recipe"):
+        _cfg(data, tmp_path / "d", recipe="fast")
+
+
 def test_resume_refuses_other_profile_and_other_data(data, tmp_path):
     out = tmp_path / "run"
     Trainer(_cfg(data, out, epochs=1)).run()

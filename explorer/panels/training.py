@@ -23,6 +23,10 @@ from explorer.widgets import Thumb, describe, hbox, vbox
 
 log = logging.getLogger(__name__)
 PROFILES = ("fast32", "tiny16", "paper64")  # gan_core.config.PROFILES (the explorer may not import config)
+RECIPES = (  # gan_core.config.RECIPES, as `gan3d train --recipe` takes them
+    ("stable", "Stable on a CPU (the bundled model's)"),
+    ("paper", "The paper's (Wu et al. 2016)"),
+)
 STDERR_LINES = 40
 PREVIEWS = 8
 
@@ -55,6 +59,12 @@ class TrainingPanel(QWidget):
         self.classes.setMaximumHeight(110)
         self.profile = describe(QComboBox(), "Model profile", "fast32: 32^3, trains on a CPU; paper64: the paper's 64^3")
         self.profile.addItems(PROFILES)
+        self.recipe = describe(QComboBox(), "Training recipe",
+                               "Stable: G lr 1e-3, D lr 1e-4, label smoothing, instance noise and a moving average "
+                               "of G (what trained the bundled model). Paper: G lr 0.0025, D lr 1e-5, which at "
+                               "32^3 lets G overpower D within a few steps")
+        for name, text in RECIPES:
+            self.recipe.addItem(text, name)
         self.epochs = describe(QSpinBox(), "Epochs", "Train until this many epochs are complete")
         self.epochs.setRange(1, 10000)
         self.epochs.setValue(50)
@@ -85,6 +95,7 @@ class TrainingPanel(QWidget):
         form.addRow("Data", hbox(self.data, self.data_browse))
         form.addRow("Classes", self.classes)
         form.addRow("Profile", self.profile)
+        form.addRow("Recipe", self.recipe)
         form.addRow("Epochs", self.epochs)
         form.addRow("Run folder", hbox(self.out, self.out_browse))
         self.previews = [Thumb(f"Preview sample {i + 1}", 64, largest=True) for i in range(PREVIEWS)]
@@ -122,7 +133,8 @@ class TrainingPanel(QWidget):
 
     def command(self, resume: bool) -> list[str]:
         args = ["-m", "gan_core.cli", "train", "--data", self.data.text().strip(), "--out", self.out.text().strip(),
-                "--profile", self.profile.currentText(), "--epochs", str(self.epochs.value())]
+                "--profile", self.profile.currentText(), "--recipe", self.recipe.currentData(),
+                "--epochs", str(self.epochs.value())]
         picked = [self.classes.item(i).text() for i in range(self.classes.count())
                   if self.classes.item(i).checkState() == Qt.CheckState.Checked]
         if picked:

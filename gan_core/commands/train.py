@@ -6,6 +6,7 @@ import argparse
 import json
 
 from gan_core.commands._common import add_training_args, existing_file, print_dry_run, training_config
+from gan_core.config import RECIPES
 
 HELP = "train a 3D-GAN (paper recipe; resumable; CPU, CUDA, MPS or many GPUs with torchrun)"
 EXAMPLE = ("gan3d train --data ../shared/data/modelnet10_train_32.npz --classes chair --profile fast32 "
@@ -19,13 +20,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--d-acc-threshold", type=float, default=None,
                    help="update D only while its batch accuracy is below this (paper 0.8)")
     p.add_argument("--z-prior", choices=["normal", "uniform"], default=None, help="latent prior (profile: normal)")
-    p.add_argument("--label-smoothing", type=float, default=0.0, help="D's real target is 1 - this (0 = paper)")
-    p.add_argument("--instance-noise", type=float, default=0.0,
-                   help="std of noise added to D's inputs, annealed to 0 over the run (0 = paper)")
-    p.add_argument("--ema-kimg", type=float, default=0.0,
+    p.add_argument("--label-smoothing", type=float, default=None, help="D's real target is 1 - this (paper: 0)")
+    p.add_argument("--instance-noise", type=float, default=None,
+                   help="std of noise added to D's inputs, annealed to 0 over the run (paper: 0)")
+    p.add_argument("--ema-kimg", type=float, default=None,
                    help="keep a moving average of G's weights with this half-life in thousands of training images, "
-                        "and publish it as the checkpoint's generator (0 = off, the paper)")
+                        "and publish it as the checkpoint's generator (paper: 0, off)")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="paper",
+                   help="settings for the flags above and --g-lr / --d-lr that you leave out: paper (Wu et al.), or "
+                        "stable (what trained the bundled model: " + _recipe_text("stable") + ")")
     p.add_argument("--init-from", default=None, help="start from another checkpoint's G and D weights")
+
+
+def _recipe_text(name: str) -> str:
+    return ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in RECIPES[name].items())
 
 
 def to_config(args: argparse.Namespace):  # -> TrainConfig
