@@ -30,15 +30,15 @@ def test_transpose_conv_matches_conv_transpose3d(n, c, r, c_out, channels_last):
     torch.testing.assert_close(got, want)
 
 
-@pytest.mark.parametrize("r", [4, 8])
+@pytest.mark.parametrize("n,c,r", [(3, 12, 4), (3, 12, 8), (1, 256, 8), (2, 256, 8)])
 @pytest.mark.parametrize("grad", [False, True])
-def test_doubling_layer_matches_the_stock_layer_with_and_without_gradients(r, grad):
-    """A 4^3 input at inference takes the matrix-product path; larger inputs and training the stock one."""
+def test_doubling_layer_matches_the_stock_layer_with_and_without_gradients(n, c, r, grad):
+    """Small inputs at inference take the matrix-product path; larger inputs and training the stock one."""
     torch.manual_seed(r)
-    ours, stock = DoublingConvTranspose3d(12, 5), nn.ConvTranspose3d(12, 5, 4, 2, 1, bias=False)
+    ours, stock = DoublingConvTranspose3d(c, 5), nn.ConvTranspose3d(c, 5, 4, 2, 1, bias=False)
     stock.load_state_dict(ours.state_dict())
     ours.to(memory_format=torch.channels_last_3d)
-    x = torch.randn(3, 12, r, r, r).contiguous(memory_format=torch.channels_last_3d)
+    x = torch.randn(n, c, r, r, r).contiguous(memory_format=torch.channels_last_3d)
     with torch.set_grad_enabled(grad):
         y = ours(x)
     torch.testing.assert_close(y, stock(x), rtol=1e-4, atol=1e-5)
