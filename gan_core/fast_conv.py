@@ -1,15 +1,16 @@
 """CPU fast paths for the layers that oneDNN, PyTorch's CPU convolution library, runs far below its usual rate:
 the generator's first layer (ConvTranspose3d z -> 4^3 from a 1^3 input), its second (ConvTranspose3d on a 4^3
-input), its last (ConvTranspose3d C -> 1) and the discriminator's first (Conv3d 1 -> C); all but the first have
-kernel 4, stride 2, padding 1.
+input; paper64's third too, at batch 1), its last (ConvTranspose3d C -> 1) and the discriminator's first
+(Conv3d 1 -> C); all but the first have kernel 4, stride 2, padding 1.
 
 * A transposed 3D convolution with one output channel runs at about a fifteenth of the usual rate. It is the
   generator's output layer (a third of the paper64 generator's time at batch 1) and the input gradient of the
   discriminator's first layer. As one matrix product (every input voxel's 64 kernel taps) plus eight shifted
   adds it runs at the usual rate.
-* A transposed convolution on a 4^3 input ran at 15 GMAC/s where the next layer ran at 70 (one thread, Intel
-  Xeon): the same matrix product and shifted adds are 3-7x faster at batch 1 and 1.3-1.8x at batch 32. Larger
-  inputs stay with oneDNN, which is faster there; training (gradients) too.
+* A transposed convolution on a 4^3 input ran at 15 GMAC/s where a 16^3 layer ran at 70 (one thread, Intel
+  Xeon): the same matrix product and shifted adds are 2-7x faster at batch 1 and 1.3-1.8x at batch 32. A single
+  8^3 input with 256+ channels gains 1.48x; other inputs stay with oneDNN, which is faster there, and so does
+  training (gradients).
 * The first layer on a 1^3 input is a matrix product; as a convolution it cost a third of a fast32 frame.
 
 The layers keep their nn.ConvTranspose3d / nn.Conv3d parameters, so checkpoints are unchanged; other devices
@@ -26,8 +27,10 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 _K, _S, _P = 4, 2, 1  # kernel, stride, padding of the stride-2 layers
-_MAX_MATMUL_SIDE = 4  # DoublingConvTranspose3d's matrix-product path takes inputs up to this side,
-_WIDE_SINGLE = (8, 256)  # and single 8^3 inputs of at least 256 channels (paper64's second layer: 1.48x faster)
+# DoublingConvTranspose3d's matrix-product path takes inputs up to this side, and single inputs of this side with
+# at least this many channels (paper64's 256 -> 128 layer at batch 1: 1.48x faster).
+_MAX_MATMUL_SIDE = 4
+_WIDE_SIDE, _WIDE_MIN_CHANNELS = 8, 256
 
 
 def transpose_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -42,7 +45,8 @@ def transpose_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     acc_dtype = torch.promote_types(x.dtype, torch.float32)
     side = 2 * r + 2
     if c_out == 1:  # tap-major: each tap's plane is contiguous, so the adds stream (6x faster for one channel)
-        taps = (weight.reshape(c, _K**3).t() @ rows.t()).view(2, 2, 2, 2, 2, 2, n, r, r, r)  # (sx ax sy ay sz az N i j k)
+        # (sx ax sy ay sz az N i j k)
+        taps = (weight.reshape(c, _K**3).t() @ rows.t()).view(2, 2, 2, 2, 2, 2, n, r, r, r)
         acc = torch.zeros(2, 2, 2, n, r + 1, r + 1, r + 1, dtype=acc_dtype, device=x.device)
         for sx in (0, 1):
             for sy in (0, 1):
@@ -148,7 +152,7 @@ class DoublingConvTranspose3d(nn.ConvTranspose3d):
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         side = x.shape[2] if x.shape[2] == x.shape[3] == x.shape[4] else 0
         small = 0 < side <= _MAX_MATMUL_SIDE or (
-            x.shape[0] == 1 and side == _WIDE_SINGLE[0] and x.shape[1] >= _WIDE_SINGLE[1])
+            x.shape[0] == 1 and side == _WIDE_SIDE and x.shape[1] >= _WIDE_MIN_CHANNELS)
         wants_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
         if x.device.type != "cpu" or output_size is not None or not small or wants_grad:
             return super().forward(x, output_size)
