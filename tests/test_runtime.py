@@ -185,9 +185,9 @@ def test_bundled_bank_for_finds_the_bank_of_a_bundled_model_only(ckpt, monkeypat
 
 
 @pytest.mark.parametrize(("native", "bf16_ms", "expected"), [
-    (True, 1.0, "bf16"),  # native and measured faster (the AMD EPYC of session 2: 2.5-3x)
-    (True, 1.1, None),  # native but not 10% faster than fp32 (1.2): not worth the precision
-    (True, 1.3, None),  # native and slower (an Intel Xeon without AMX: 1.2-1.6x)
+    (True, 0.9, "bf16"),  # native and measured faster (the AMD EPYC of session 2: 2.5-3x)
+    (True, 1.0, None),  # native but not 20% faster than fp32 (1.2): not worth the precision, nor a noisy pick
+    (True, 1.3, None),  # native and slower (an Intel Xeon without AMX: 1.5-1.7x)
     (False, 1.0, None),  # emulated (AVX2 only): a training step 40x slower, never measured
 ])
 def test_auto_precision_on_cpu_is_bf16_only_where_it_measures_faster(monkeypatch, native, bf16_ms, expected):
@@ -207,7 +207,7 @@ def test_auto_precision_on_cpu_is_bf16_only_where_it_measures_faster(monkeypatch
     want = torch.bfloat16 if expected else None
     assert device.autocast_dtype(torch.device("cpu"), "auto") == want
     assert device.autocast_dtype(torch.device("cpu"), "auto") == want
-    assert len(timed) == (8 if native else 0)  # measured once per process: warm-up pair + 3 alternating pairs
+    assert len(timed) == (12 if native else 0)  # measured once per process: warm-up pair + 5 alternating pairs
     assert device.autocast_dtype(torch.device("cpu"), "bf16") == torch.bfloat16  # asked for: always given
     assert device.autocast_dtype(torch.device("cpu"), "fp32") is None
     assert load_model(profile="tiny16", device="cpu").amp_dtype == want
