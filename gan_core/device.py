@@ -89,10 +89,12 @@ def cpu_bf16_is_faster() -> bool:
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     """The autocast dtype for ``precision`` ("fp32", "bf16", "fp16", "auto") on ``device``; None = fp32.
 
-    "auto" is bf16 on CUDA GPUs that support it and on CPUs where it measures faster than fp32
-    (:func:`cpu_bf16_is_faster`: some with native bf16), fp16 on older CUDA GPUs, and fp32 elsewhere: on a CPU
-    without native bf16 (AVX2 only) PyTorch emulates it, and a fast32 training step takes minutes instead of
-    seconds.
+    "auto" is bf16 on CPUs where it measures faster than fp32 (:func:`cpu_bf16_is_faster`: some with native
+    bf16), and fp32 elsewhere: on a CPU without native bf16 (AVX2 only) PyTorch emulates it, and a fast32 training
+    step takes minutes instead of seconds. On CUDA GPUs fp32 runs the convolutions on TF32 tensor cores (cuDNN's
+    default), and these networks are too small for bf16 autocast to pay for its casts: on an H200 it made a
+    training step at batch 32 1.15x (fast32) and 1.3x (paper64) slower and batch-1 generation 1.4x slower; only
+    generating 64 shapes at once ran 2x faster (benchmarks/bench_gpu_variants.py, session 6). Ask for bf16 there.
     """
     if precision == "fp32":
         return None
@@ -104,8 +106,6 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
         raise BadInputError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
     if device.type == "cpu":
         return torch.bfloat16 if cpu_bf16_is_faster() else None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return None
 
 

@@ -38,22 +38,21 @@ def _cfg(data, out, **kw):
     return TrainConfig(**base)
 
 
-def test_auto_picks_the_gpu_and_runs_it_in_reduced_precision(checkpoint):
+def test_auto_picks_the_gpu_in_fp32(checkpoint):
     model = load_model(checkpoint)
     assert model.device.type == GPU.type
     assert next(model.generator.parameters()).device.type == GPU.type
-    if GPU.type == "cuda":
-        assert model.amp_dtype in (torch.bfloat16, torch.float16)
+    assert model.amp_dtype is None  # fp32 (TF32 on CUDA): faster than bf16 autocast for these networks
 
 
-@pytest.mark.parametrize("precision, atol", [("fp32", 5e-3), ("auto", 3e-2)])
+@pytest.mark.parametrize("precision, atol", [("fp32", 5e-3), ("bf16", 3e-2), ("fp16", 3e-2)])
 def test_gpu_generates_what_the_cpu_generates(checkpoint, precision, atol):
     cpu = load_model(checkpoint, device="cpu", precision="fp32")
     gpu = load_model(checkpoint, device=str(GPU), precision=precision)
     z = cpu.sample_z(8, seed=5)
     a, b = cpu.generate(z, use_cache=False), gpu.generate(z, use_cache=False)
     assert b.dtype == np.float32 and b.shape == a.shape
-    np.testing.assert_allclose(b, a, atol=atol)  # fp32: TF32 convolutions; auto: bf16 or fp16 autocast
+    np.testing.assert_allclose(b, a, atol=atol)  # fp32: TF32 convolutions; bf16: the folded copy; fp16: autocast
 
 
 def test_gpu_features_match_the_cpu(checkpoint):
@@ -63,7 +62,7 @@ def test_gpu_features_match_the_cpu(checkpoint):
     np.testing.assert_allclose(b, a, rtol=2e-2, atol=2e-2 * float(np.abs(a).max()))
 
 
-@pytest.mark.parametrize("precision", ["auto", "fp16", "fp32"])
+@pytest.mark.parametrize("precision", ["auto", "bf16", "fp16"])
 def test_gpu_training_runs_saves_cpu_loadable_checkpoints_and_resumes(tmp_path, precision):
     data = boxes_npz(tmp_path / "boxes.npz")
     out = tmp_path / "run"
@@ -83,16 +82,20 @@ def test_gpu_training_runs_saves_cpu_loadable_checkpoints_and_resumes(tmp_path, 
 
 
 def test_gpu_training_step_matches_the_cpu_step(tmp_path):
-    """Same weights, batch and z: one fp32 step on the GPU moves G's weights as the CPU's step does."""
+    """Same weights, batch and z: one fp32 step on the GPU computes the CPU's losses and G's gradients (TF32
+    convolutions: to 1% of the largest gradient). Not the weights: Adam's first step moves each by +-lr whatever
+    the gradient's size, so a gradient near 0 may flip sign between devices."""
     data = boxes_npz(tmp_path / "boxes.npz")
     trainers = [Trainer(_cfg(data, tmp_path / dev, device=dev, precision="fp32", channels_last=False,
                              d_acc_threshold=1.0)) for dev in ("cpu", str(GPU))]
     batch = trainers[0].data.read(np.arange(8))
     rows = [t.train_step(batch) for t in trainers]
     assert rows[1]["d_loss"] == pytest.approx(rows[0]["d_loss"], rel=1e-2)
-    for (name, a), b in zip(trainers[0].G.state_dict().items(), trainers[1].G.state_dict().values()):
-        if a.is_floating_point():
-            torch.testing.assert_close(b.cpu(), a, rtol=1e-2, atol=1e-3, msg=name)
+    assert rows[1]["g_loss"] == pytest.approx(rows[0]["g_loss"], rel=1e-2)
+    for (name, a), b in zip(trainers[0].G.named_parameters(), trainers[1].G.parameters()):
+        scale = float(a.grad.abs().max())
+        assert scale > 0, name
+        torch.testing.assert_close(b.grad.cpu(), a.grad, rtol=0, atol=1e-2 * scale, msg=name)
 
 
 def test_gpu_vae_gan_run_trains_and_resumes(tmp_path):

@@ -18,8 +18,8 @@ T = TypeVar("T")
 def add_precision_arg(p: argparse.ArgumentParser, what: str = "inference") -> None:
     """--precision, one help text for every command."""
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help=f"{what} precision (auto: bf16 on recent GPUs and on CPUs where it measures faster than "
-                        "fp32, else fp32)")
+                   help=f"{what} precision (auto: bf16 on CPUs where it measures faster than fp32, else fp32, "
+                        "which a CUDA GPU runs on TF32 tensor cores; bf16 pays on a GPU only for large batches)")
 
 
 def existing_file(path: str | Path, flag: str) -> Path:
