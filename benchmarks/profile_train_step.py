@@ -1,5 +1,5 @@
 """Where one gan3d training step spends its time: torch.profiler over a few Trainer.train_step calls (D updated
-every step), the operators that take longest, and the step's wall time next to the device's busy time. On a GPU
+every step), the operators that take longest, and the step's wall time next to the device's total time. On a GPU
 a wide gap between them is launch and synchronisation overhead, not arithmetic.
 
     python benchmarks/profile_train_step.py [--profile fast32] [--batch 32] [--steps 10] [--device auto]
@@ -43,10 +43,10 @@ def main() -> None:
     key = "self_device_time_total" if gpu else "self_cpu_time_total"
     print(f"\n{args.profile} train step, batch {args.batch}, {describe(device)}, torch {torch.__version__}: "
           f"{wall:.2f} ms a step (wall, under the profiler)")
-    if gpu:
-        busy = sum(getattr(e, key) for e in events) / 1000 / args.steps
-        print(f"device busy {busy:.2f} ms a step: {100 * busy / wall:.0f}% of the wall time")
     print(events.table(sort_by=key, row_limit=args.rows))
+    if gpu:
+        print(f"(the footer's device total is for {args.steps} steps: compare it with {wall * args.steps:.1f} ms of wall "
+              "time; kernels also appear inside the operators that launched them, so the rows overlap)")
 
 
 if __name__ == "__main__":

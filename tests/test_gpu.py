@@ -81,10 +81,12 @@ def test_gpu_training_runs_saves_cpu_loadable_checkpoints_and_resumes(tmp_path, 
     assert np.isfinite(cpu.generate(cpu.sample_z(2, seed=0))).all()
 
 
-def test_gpu_training_step_matches_the_cpu_step(tmp_path):
-    """Same weights, batch and z: one fp32 step on the GPU computes the CPU's losses and G's gradients (TF32
-    convolutions: to 1% of the largest gradient). Not the weights: Adam's first step moves each by +-lr whatever
-    the gradient's size, so a gradient near 0 may flip sign between devices."""
+def test_gpu_training_step_matches_the_cpu_step(tmp_path, monkeypatch):
+    """Same weights, batch and z: one fp32 step on the GPU computes the CPU's losses and G's gradients. TF32 is
+    off here: its 10-bit mantissa moved the first layer's small gradient by more than 1% of its largest on an
+    H200. Not the weights: Adam's first step moves each by +-lr whatever the gradient's size, so a gradient near
+    0 may flip sign between devices."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     data = boxes_npz(tmp_path / "boxes.npz")
     trainers = [Trainer(_cfg(data, tmp_path / dev, device=dev, precision="fp32", channels_last=False,
                              d_acc_threshold=1.0)) for dev in ("cpu", str(GPU))]
@@ -95,7 +97,7 @@ def test_gpu_training_step_matches_the_cpu_step(tmp_path):
     for (name, a), b in zip(trainers[0].G.named_parameters(), trainers[1].G.parameters()):
         scale = float(a.grad.abs().max())
         assert scale > 0, name
-        torch.testing.assert_close(b.grad.cpu(), a.grad, rtol=0, atol=1e-2 * scale, msg=name)
+        torch.testing.assert_close(b.grad.cpu(), a.grad, rtol=0, atol=1e-3 * scale, msg=name)
 
 
 def test_gpu_vae_gan_run_trains_and_resumes(tmp_path):
