@@ -156,8 +156,11 @@ def test_a_recipe_fills_only_the_settings_left_out(data, tmp_path):
     paper = _cfg(data, tmp_path / "c")
     assert (paper.g_lr, paper.label_smoothing, paper.ema_kimg) == (None, 0.0, 0.0)
     assert paper.resolved_profile().g_lr == get_profile("tiny16").g_lr
+    fast = TrainConfig(data=str(data), out=str(tmp_path / "e"), profile="tiny16", recipe="fast")
+    assert fast.resolved_profile().batch_size == 16 and fast.g_lr == RECIPES["stable"]["g_lr"]
+    assert _cfg(data, tmp_path / "f", recipe="fast").resolved_profile().batch_size == 8  # given: kept
     with pytest.raises(BadInputError, match="unknown recipe"):
-        _cfg(data, tmp_path / "d", recipe="fast")
+        _cfg(data, tmp_path / "d", recipe="quick")
 
 
 def test_resume_refuses_other_profile_and_other_data(data, tmp_path):

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 PROFILES = ("fast32", "tiny16", "paper64")  # gan_core.config.PROFILES (the explorer may not import config)
 RECIPES = (  # gan_core.config.RECIPES, as `gan3d train --recipe` takes them
     ("stable", "Stable on a CPU (the bundled model's)"),
+    ("fast", "Fast: stable with batches of 16 (good shapes in fewer epochs)"),
     ("paper", "The paper's (Wu et al. 2016)"),
 )
 STDERR_LINES = 40
