@@ -60,7 +60,7 @@ def test_command_line_for_start_and_resume(panel, tmp_path):
     assert args[:3] == ["-m", "gan_core.cli", "train"]
     assert args[args.index("--profile") + 1] == "tiny16" and args[args.index("--epochs") + 1] == "3"
     assert args[-1] == "--resume" and "--classes" not in args
-    assert args[args.index("--recipe") + 1] == "stable"  # the default: the paper's collapses at 32^3
+    assert args[args.index("--recipe") + 1] == "fast"  # the default: the paper's collapses at 32^3
     panel.recipe.setCurrentIndex(panel.recipe.findData("paper"))
     assert panel.command(resume=False)[panel.command(resume=False).index("--recipe") + 1] == "paper"
 
