@@ -3,14 +3,14 @@
 # (no Qt or PyVista needed): the GPU tests, the speed table on the GPU, the precision / memory-format variants,
 # and a timed training run of the default profile, each snapshot evaluated against a reference set.
 #
-#   DATA=train.npz REF=half_a.npz OUT=gpu_out TRAIN_SECONDS=150 bash scripts/gpu_check.sh
+#   DATA=train.npz OUT=gpu_out TRAIN_SECONDS=150 bash scripts/gpu_check.sh   [REF=reference.npz: default half of DATA]
 #
 # Everything it prints also goes to $OUT/gpu_check.log; the run's metrics.jsonl and each evaluation land in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_check_out}
 DATA=${DATA:-../shared/data/modelnet10_train_32.npz}
-REF=${REF:-runs/assets/half_a.npz}
+REF=${REF:-$OUT/half_a.npz}  # made below when missing: the even-numbered shapes of DATA, as build_assets.sh does
 TRAIN_SECONDS=${TRAIN_SECONDS:-150}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
@@ -24,6 +24,9 @@ nproc
 echo "== GPU tests"; python3 -m pytest -p no:cacheprovider -q tests/test_gpu.py
 echo "== speed table"; gan3d bench --skip-mesh --repeats 30 --train-repeats 10
 echo "== variants"; python3 benchmarks/bench_gpu_variants.py --repeats 20 --train-repeats 8
+
+[ -f "$REF" ] || python3 -c "import sys, numpy as np; from gan_core.io_utils import save_voxel_npz; \
+f = np.load(sys.argv[1]); save_voxel_npz(sys.argv[2], f['voxels'][0::2], f['labels'][0::2], f['classes'])" "$DATA" "$REF"
 
 echo "== training: fast32, --recipe stable, $TRAIN_SECONDS s"
 t0=$(date +%s)
