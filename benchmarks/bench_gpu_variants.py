@@ -8,7 +8,6 @@ alternating calls on the device `pick_device` chooses; ratios are to fp32 contig
 import argparse
 import itertools
 
-import numpy as np
 import torch
 
 from gan_core.bench import median_timing, plain_generator, plain_train_step
@@ -60,7 +59,6 @@ def main() -> None:
             times.append(median_timing(make(dtype, fmt), repeats, warmup=3).wall_ms)
         torch.backends.cudnn.benchmark = False
         print(f"| {name} | " + " | ".join(f"{t:.2f} ({times[0] / t:.2f}x)" for t in times) + " |")
-    print(f"\nfastest per row: see the largest ratio; numpy {np.__version__}")
 
 
 if __name__ == "__main__":

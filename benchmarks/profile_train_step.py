@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from gan_core.bench import _wait_for_gpu, gan3d_train_step
+from gan_core.bench import gan3d_train_step, wait_for_gpu
 from gan_core.device import describe, pick_device
 
 
@@ -31,13 +31,13 @@ def main() -> None:
         step, _ = gan3d_train_step(args.profile, args.batch, Path(tmp), device)
         for _ in range(3):
             step()
-        _wait_for_gpu()
+        wait_for_gpu()
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
         with profile(activities=activities) as prof:
             t = time.perf_counter()
             for _ in range(args.steps):
                 step()
-            _wait_for_gpu()
+            wait_for_gpu()
             wall = (time.perf_counter() - t) * 1000 / args.steps
     events = prof.key_averages()
     key = "self_device_time_total" if gpu else "self_cpu_time_total"

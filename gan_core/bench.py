@@ -70,7 +70,7 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5, device: torch.device | s
     return 2 * n**3 / (best / 1000) / 1e9
 
 
-def _wait_for_gpu() -> None:
+def wait_for_gpu() -> None:
     """GPU work is queued, not done, when a call returns: wait for it so that it is timed."""
     if torch.cuda.is_initialized():
         torch.cuda.synchronize()
@@ -79,10 +79,10 @@ def _wait_for_gpu() -> None:
 
 
 def _timed(fn: Callable[[], object]) -> tuple[float, float]:
-    _wait_for_gpu()
+    wait_for_gpu()
     w, c = time.perf_counter(), time.process_time()
     fn()
-    _wait_for_gpu()
+    wait_for_gpu()
     return (time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000
 
 

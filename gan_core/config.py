@@ -123,13 +123,11 @@ PROFILES: dict[str, Profile] = {
 
 
 # Training settings by name, for the flags a run leaves out (gan3d train --recipe). "stable" trained the bundled
-# default model on 2 CPU cores: at 32^3 on ModelNet10 the paper's learning rates let G overpower D within a few
-# steps (mode collapse).
+# default model on 2 CPU cores (at fast32's batch 64): at 32^3 on ModelNet10 the paper's learning rates let G
+# overpower D within a few steps (mode collapse). "fast" is stable with batches of 16: quality follows optimiser
+# steps more than images seen (session 6, fresh fast32 runs on ModelNet10 against half A: batch 16 reached 1-NNA
+# 0.633 at epoch 28, batch 64 at epoch 70), and a small batch costs no more per shape on a CPU.
 _STABLE: dict[str, float] = {"g_lr": 1e-3, "d_lr": 1e-4, "label_smoothing": 0.1, "instance_noise": 0.05, "ema_kimg": 16.0}
-# Settings `gan3d train --recipe` fills in where the user left them out. "stable" trained the bundled model (at
-# fast32's batch 64). "fast" is the same with batches of 16: quality follows optimiser steps more than images
-# seen (session 6, fresh fast32 runs on ModelNet10 against half A: batch 16 reached 1-NNA 0.633 at epoch 28,
-# batch 64 at epoch 70), and a small batch costs no more per shape on a CPU.
 RECIPES: dict[str, dict[str, float]] = {
     "paper": {},
     "stable": _STABLE,

@@ -45,16 +45,16 @@ def cpu_has_native_bf16() -> bool:
 _CPU_BF16_FASTER: bool | None = None  # measured once per process by cpu_bf16_is_faster
 
 
-def _conv_pair_ms(bf16: bool, batch: int = 4) -> float:
+def _conv_pair_ms(bf16: bool) -> float:
     """One generator-like transposed convolution and one discriminator-like convolution (fast32's heaviest
-    layers at half their channels, channels_last_3d), in ms, with or without bf16 autocast."""
+    layers at batch 4 and half their channels, channels_last_3d), in ms, with or without bf16 autocast."""
     import time
 
     import torch.nn.functional as F
 
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, 64, 8, 8, 8, generator=g).contiguous(memory_format=torch.channels_last_3d)
-    y = torch.randn(batch, 32, 16, 16, 16, generator=g).contiguous(memory_format=torch.channels_last_3d)
+    x = torch.randn(4, 64, 8, 8, 8, generator=g).contiguous(memory_format=torch.channels_last_3d)
+    y = torch.randn(4, 32, 16, 16, 16, generator=g).contiguous(memory_format=torch.channels_last_3d)
     wt = torch.randn(64, 32, 4, 4, 4, generator=g)
     wc = torch.randn(64, 32, 4, 4, 4, generator=g)
     t = time.perf_counter()
@@ -65,7 +65,7 @@ def _conv_pair_ms(bf16: bool, batch: int = 4) -> float:
 
 
 def cpu_bf16_is_faster() -> bool:
-    """Whether bf16 autocast beats fp32 on this CPU, measured once per process (~80 ms; 0 without native bf16).
+    """Whether bf16 autocast beats fp32 on this CPU, measured once per process (~120 ms; 0 without native bf16).
 
     The CPU flag is not enough. With AVX512-BF16, bf16 ran the generator and a training step 2.5-3x faster than
     fp32 on an AMD EPYC, and 1.2-1.5x *slower* on an Intel Xeon (family 6, model 207, no AMX exposed): there
