@@ -24,7 +24,7 @@ from explorer.widgets import Thumb, describe, hbox, vbox
 log = logging.getLogger(__name__)
 PROFILES = ("fast32", "tiny16", "paper64")  # gan_core.config.PROFILES (the explorer may not import config)
 RECIPES = (  # gan_core.config.RECIPES, as `gan3d train --recipe` takes them; the first is the default
-    ("fast", "Fast: stable with batches of 16 (good shapes in fewer epochs)"),
+    ("fast", "Fast: stable, batches of 16"),
     ("stable", "Stable on a CPU (the bundled model's)"),
     ("paper", "The paper's (Wu et al. 2016)"),
 )
