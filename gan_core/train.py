@@ -205,22 +205,31 @@ class Trainer(EpochTrainer):
         real_target = 1.0 - self.cfg.label_smoothing
         with autocast(dev, self.amp_dtype):
             fake = self.G(z).unsqueeze(1)  # (B, 1, R, R, R)
+            # D sees a detached copy that takes a gradient: when D is not updated (most steps of the gated
+            # recipe), G's loss reuses this forward pass instead of running D on the same shapes again
+            fake_in = fake.detach().requires_grad_(True)
             d_real = self.D.logits(_noisy(real, noise))
-            d_fake = self.D.logits(_noisy(fake.detach(), noise))
+            d_fake = self.D.logits(_noisy(fake_in, noise))
             d_loss = bce_logits(d_real, real_target) + bce_logits(d_fake, 0.0)
         with torch.no_grad():
             d_acc = self.world.mean(0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean()))
         update_d = bool(d_acc.item() < p.d_acc_threshold)
         if update_d:
             self.opt_d.zero_grad(set_to_none=True)
-            self.scaler.scale(d_loss).backward()
+            self.scaler.scale(d_loss).backward(inputs=list(self.D.parameters()))
             self.world.all_reduce_grads(self.D)
             self.scaler.step(self.opt_d)
-        with _frozen(self.D):  # G's step needs D's input gradient only: skip D's weight gradients
+            with _frozen(self.D):  # D changed: G's loss needs a new pass, and D's input gradient only
+                with autocast(dev, self.amp_dtype):
+                    g_loss = bce_logits(self.D.logits(_noisy(fake, noise)), 1.0)
+                self.opt_g.zero_grad(set_to_none=True)
+                self.scaler.scale(g_loss).backward(inputs=list(self.G.parameters()))
+        else:  # D unchanged: its gradient at the shapes it already saw, then through G
             with autocast(dev, self.amp_dtype):
-                g_loss = bce_logits(self.D.logits(_noisy(fake, noise)), 1.0)
+                g_loss = bce_logits(d_fake, 1.0)
+            (grad_fake,) = torch.autograd.grad(self.scaler.scale(g_loss), fake_in)
             self.opt_g.zero_grad(set_to_none=True)
-            self.scaler.scale(g_loss).backward()
+            fake.backward(grad_fake, inputs=list(self.G.parameters()))
         self.world.all_reduce_grads(self.G)
         self.scaler.step(self.opt_g)
         self.scaler.update()

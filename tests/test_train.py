@@ -60,6 +60,27 @@ def test_generator_step_takes_no_discriminator_weight_gradients(data, tmp_path):
     assert all(p.grad is not None for p in tr.G.parameters())
 
 
+@pytest.mark.parametrize("update_d", [False, True])
+def test_generator_gradient_is_the_recipes(data, tmp_path, update_d):
+    """G's gradient is that of D(G(z)) with D as it stands after its step, whether the step reuses D's pass over
+    the fakes (D not updated) or runs a new one (D updated)."""
+    import copy
+
+    from gan_core.latent import sample_z
+    from gan_core.models import bce_logits
+
+    tr = Trainer(_cfg(data, tmp_path / "run", instance_noise=0.0, d_acc_threshold=1.0 if update_d else 1e-9))
+    tr.train_step(tr.data.read(np.arange(8)))  # past the first step's zero Adam state
+    g_before, z_state = copy.deepcopy(tr.G), tr.z_gen.get_state()
+    row = tr.train_step(tr.data.read(np.arange(8)))
+    assert row["d_updated"] == update_d
+    z = sample_z(8, tr.profile, generator=torch.Generator().set_state(z_state))
+    loss = bce_logits(tr.D.logits(g_before(z).unsqueeze(1)), 1.0)
+    expected = torch.autograd.grad(loss, list(g_before.parameters()))
+    for (name, p), want in zip(tr.G.named_parameters(), expected):
+        torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-6 * float(want.abs().max()), msg=name)
+
+
 def test_run_writes_checkpoints_metrics_and_samples(data, tmp_path):
     out = tmp_path / "run"
     Trainer(_cfg(data, out, snapshot_every=1)).run()
