@@ -149,9 +149,10 @@ def plain_generate(g: nn.Sequential, z: np.ndarray) -> np.ndarray:
 
 def plain_train_step(p: Profile, batch: int, amp_dtype: torch.dtype | None = None,
                      memory_format: torch.memory_format = torch.contiguous_format,
-                     device: torch.device | str = "cpu") -> Callable[[], None]:
-    """One step of the paper's recipe on the baseline networks (D updated every step); the baseline is fp32
-    (``amp_dtype`` None) in the default memory format."""
+                     device: torch.device | str = "cpu", update_d: bool = True) -> Callable[[], None]:
+    """One step of the paper's recipe on the baseline networks; the baseline is fp32 (``amp_dtype`` None) in the
+    default memory format. ``update_d`` False is the gated recipe's step when D is accurate enough: D's losses
+    are computed (their accuracy is the gate) but D is not updated; G's step is the same."""
     dev = torch.device(device)
     g = plain_generator(p).to(dev, memory_format=memory_format)
     d = PlainDiscriminator(p).to(dev, memory_format=memory_format)
@@ -167,9 +168,10 @@ def plain_train_step(p: Profile, batch: int, amp_dtype: torch.dtype | None = Non
         with autocast(dev, amp_dtype):
             fake = g(torch.randn(batch, p.z_dim, 1, 1, 1, device=dev))
             d_loss = bce(d(real), 1.0) + bce(d(fake.detach()), 0.0)
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
+        if update_d:
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
         with autocast(dev, amp_dtype):
             g_loss = bce(d(fake), 1.0)
         opt_g.zero_grad()
@@ -180,17 +182,17 @@ def plain_train_step(p: Profile, batch: int, amp_dtype: torch.dtype | None = Non
 
 
 # -- ours ----------------------------------------------------------------------------------------------------
-def gan3d_train_step(profile_name: str, batch: int, workdir: Path,
-                     device: torch.device | str = "cpu") -> tuple[Callable[[], None], list[bool]]:
-    """Trainer.train_step on a random batch, D updated every step like the baseline (threshold 1); also returns
-    the list that records, per call, whether D was updated."""
+def gan3d_train_step(profile_name: str, batch: int, workdir: Path, device: torch.device | str = "cpu",
+                     update_d: bool = True) -> tuple[Callable[[], None], list[bool]]:
+    """Trainer.train_step on a random batch, D updated every step (threshold 1) or, ``update_d`` False, never
+    (threshold 1e-9); also returns the list that records, per call, whether D was updated."""
     from gan_core.data.synthetic import make_synthetic_dataset, save_npz
     from gan_core.train import Trainer, TrainConfig
 
     res = get_profile(profile_name).resolution
     data = save_npz(workdir / f"{profile_name}.npz", *make_synthetic_dataset(1, res))
     trainer = Trainer(TrainConfig(data=str(data), out=str(workdir / profile_name), profile=profile_name,
-                                  batch_size=batch, d_acc_threshold=1.0, device=str(device)))
+                                  batch_size=batch, d_acc_threshold=1.0 if update_d else 1e-9, device=str(device)))
     real = (np.random.default_rng(0).random((batch,) + (res,) * 3) > 0.9).astype(np.uint8)
     updated: list[bool] = []
     return lambda: updated.append(trainer.train_step(real)["d_updated"]), updated
@@ -214,13 +216,18 @@ def slider_frame_row(model: Model, repeats: int) -> Row:
                count_gflop(lambda: plain_generate(plain, z)))
 
 
-def train_row(profile_name: str, batch: int, repeats: int, device: torch.device | str = "cpu") -> Row:
+def train_row(profile_name: str, batch: int, repeats: int, device: torch.device | str = "cpu",
+              update_d: bool = True) -> Row:
+    """A training step of both, D updated every step or (``update_d`` False) in none: the two kinds of step
+    the gated recipe mixes."""
     with tempfile.TemporaryDirectory(prefix="gan3d_bench_") as tmp:
-        ours, updated = gan3d_train_step(profile_name, batch, Path(tmp), device)
-        plain = plain_train_step(get_profile(profile_name), batch, device=device)
+        ours, updated = gan3d_train_step(profile_name, batch, Path(tmp), device, update_d)
+        plain = plain_train_step(get_profile(profile_name), batch, device=device, update_d=update_d)
         base, mine = paired_medians(plain, ours, repeats, warmup=1)
-    skipped = "" if all(updated) else f" (D skipped {updated.count(False)} of {len(updated)} updates)"
-    return Row(f"{profile_name} train step, batch {batch}{skipped}", base, mine, count_gflop(plain))
+    kind = "" if update_d else ", D not updated"
+    odd = updated.count(not update_d)
+    note = f" (gan3d's D gate disagreed in {odd} of {len(updated)} steps)" if odd else ""
+    return Row(f"{profile_name} train step, batch {batch}{kind}{note}", base, mine, count_gflop(plain))
 
 
 def run(args: argparse.Namespace) -> list[Row]:
@@ -240,6 +247,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     if device.type != "cpu":  # a GPU's strength is batches: the throughput of generating many shapes at once
         rows.append(generator_row(paper64, args.repeats, batch=64))
     rows.append(train_row(prof, 32, args.train_repeats, device))
+    rows.append(train_row(prof, 32, args.train_repeats, device, update_d=False))
     if not args.skip_paper64_train:
         rows.append(train_row("paper64", 32, args.train_repeats, device))
     grid = model.generate(model.sample_z(1, model.default_seeds[0] if model.default_seeds else 0))[0]  # a shape

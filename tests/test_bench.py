@@ -31,6 +31,20 @@ def test_train_row_times_both_steps_with_every_discriminator_update():
     assert row.gflop > 0
 
 
+def test_train_row_without_discriminator_updates_times_the_gated_step(monkeypatch):
+    from gan_core.bench import plain_train_step
+    from gan_core.config import get_profile
+
+    row = train_row("tiny16", 4, repeats=1, update_d=False)
+    assert row.name == "tiny16 train step, batch 4, D not updated"  # gan3d's gate skipped D in every step
+    steps: list[torch.optim.Optimizer] = []
+    adam_step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda opt, *a, **k: steps.append(opt) or adam_step(opt, *a, **k))
+    plain_train_step(get_profile("tiny16"), 4, update_d=False)()
+    plain_train_step(get_profile("tiny16"), 4)()
+    assert len(steps) == 3  # the baseline updated G alone, then D and G
+
+
 def test_arithmetic_is_counted_per_multiply_add_and_the_ceiling_is_a_rate():
     x, w = torch.zeros(2, 8, 3, 3, 3), torch.zeros(8, 4, 4, 4, 4)
     # every input voxel meets every output channel through 64 taps: 2 operations (multiply, add) each
