@@ -238,3 +238,13 @@ def test_a_model_gets_the_encoder_its_registry_entry_names_else_the_default_enco
     assert load_encoder_model("gone", device="cpu") is None
     reg.write_text(json.dumps({"models": [{"name": "all", "checkpoint": ckpt.name}]}))
     assert bundled_encoder_name("all") is None and load_encoder_model(device="cpu") is None
+
+
+@pytest.mark.parametrize("threads, expected", [(1, "CPU (1 thread)"), (2, "CPU (2 threads)")])
+def test_the_status_bars_device_name_counts_threads_in_words(monkeypatch, threads, expected):
+    import torch
+
+    from gan_core.device import describe
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert describe(torch.device("cpu")) == expected
