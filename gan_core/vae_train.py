@@ -319,26 +319,34 @@ class VaeTrainer(EpochTrainer):
         xr = x.unsqueeze(1).contiguous(memory_format=self.memory_format)
         with autocast(dev, self.amp_dtype):
             fake = self.G(z)  # (B, R, R, R)
+            # detached copies that take a gradient: when D is not updated, G's L_GAN reuses these passes
+            fake_in, rec_in = (t.detach().unsqueeze(1).requires_grad_(True) for t in (fake, rec))
             d_real = self.D.logits(xr)
-            d_fake = self.D.logits(fake.detach().unsqueeze(1))
-            d_rec = self.D.logits(rec.detach().unsqueeze(1))
+            d_fake = self.D.logits(fake_in)
+            d_rec = self.D.logits(rec_in)
             d_loss = bce_logits(d_real, 1.0) + 0.5 * (bce_logits(d_fake, 0.0) + bce_logits(d_rec, 0.0))
         with torch.no_grad():
             d_acc = 0.5 * ((d_real > 0).float().mean() + 0.5 * ((d_fake < 0).float().mean() + (d_rec < 0).float().mean()))
         update_d = bool(d_acc.item() < p.d_acc_threshold)
-        if update_d:
-            self.opt_d.zero_grad(set_to_none=True)
-            self.scaler.scale(d_loss).backward()
-            self.scaler.step(self.opt_d)
-        with autocast(dev, self.amp_dtype):
-            g_gan = bce_logits(self.D.logits(fake.unsqueeze(1)), 1.0) + bce_logits(self.D.logits(rec.unsqueeze(1)), 1.0)
-        loss_g = self.cfg.gan_weight * g_gan + p.recon_weight * recon
+        g_params = list(self.G.parameters())
         self.opt_e.zero_grad(set_to_none=True)
         self.opt_g.zero_grad(set_to_none=True)
-        # Two backward passes over the shared graph, each into its own parameters: E learns from KL + recon
-        # only (the paper), G from L_GAN + recon.
+        # E learns from KL + recon only (the paper), G from L_GAN + recon: two backward passes, each into its own
+        # parameters (the first keeps the graph G's pass still needs)
         self.scaler.scale(loss_e).backward(inputs=list(self.E.parameters()), retain_graph=True)
-        self.scaler.scale(loss_g).backward(inputs=list(self.G.parameters()))
+        if update_d:
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler.scale(d_loss).backward(inputs=list(self.D.parameters()))
+            self.scaler.step(self.opt_d)
+            with autocast(dev, self.amp_dtype):  # D changed: new passes
+                g_gan = sum(bce_logits(self.D.logits(t.unsqueeze(1)), 1.0) for t in (fake, rec))
+            self.scaler.scale(self.cfg.gan_weight * g_gan + p.recon_weight * recon).backward(inputs=g_params)
+        else:  # D unchanged: its gradients at the shapes it already saw, then through G with recon's
+            with autocast(dev, self.amp_dtype):
+                g_gan = bce_logits(d_fake, 1.0) + bce_logits(d_rec, 1.0)
+            grad_fake, grad_rec = torch.autograd.grad(self.scaler.scale(self.cfg.gan_weight * g_gan), [fake_in, rec_in])
+            torch.autograd.backward([self.scaler.scale(p.recon_weight * recon), fake, rec],
+                                    [None, grad_fake.squeeze(1), grad_rec.squeeze(1)], inputs=g_params)
         self.scaler.step(self.opt_e)
         self.scaler.step(self.opt_g)
         return {"g_loss": float(g_gan.detach()), "d_loss": float(d_loss.detach()), "d_acc": float(d_acc),

@@ -111,6 +111,36 @@ def test_gan_weight_zero_trains_e_and_g_on_reconstruction_without_d(data, tmp_pa
         _cfg(data, tmp_path / "x", gan_weight=-1.0).validate()
 
 
+@pytest.mark.parametrize("update_d", [False, True])
+def test_generators_gradient_is_the_objectives(data, tmp_path, update_d):
+    """G's gradient is that of gan_weight * L_GAN (with D as it stands after its step) + a2 * recon, whether the
+    step reuses D's passes over G(z) and G(E(y)) (D not updated) or runs new ones; E's is that of KL + recon."""
+    import copy
+
+    from gan_core.latent import sample_z
+    from gan_core.models import bce_logits, kl_divergence, reparameterize
+    from gan_core.vae_train import generator_logits, recon_loss
+
+    tr = VaeTrainer(_cfg(data, tmp_path / "run", kl_weight=1e-2, recon_weight=1e-2, gan_weight=0.5,
+                         d_acc_threshold=1.0 if update_d else 1e-9))
+    vox, imgs = tr.read_batch(tr.train_pos[:8], 0)
+    tr.train_step(vox, imgs)  # past the first step
+    e0, g0, z_state, rng = copy.deepcopy(tr.E), copy.deepcopy(tr.G), tr.z_gen.get_state(), torch.get_rng_state()
+    assert tr.train_step(vox, imgs)["d_updated"] == update_d
+    torch.set_rng_state(rng)  # the step's draws, replayed in its order
+    mean, logvar = e0(torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255.0)
+    rec = torch.sigmoid(generator_logits(g0, reparameterize(mean, logvar)))
+    recon = recon_loss(rec, torch.from_numpy(vox).float())
+    fake = g0(sample_z(8, tr.profile, generator=torch.Generator().set_state(z_state)))
+    g_gan = sum(bce_logits(tr.D.logits(t.unsqueeze(1)), 1.0) for t in (fake, rec))
+    want_g = torch.autograd.grad(0.5 * g_gan + 1e-2 * recon, list(g0.parameters()), retain_graph=True)
+    want_e = torch.autograd.grad(1e-2 * kl_divergence(mean, logvar) / tr.profile.z_dim + 1e-2 * recon,
+                                 list(e0.parameters()))
+    for net, wants in ((tr.G, want_g), (tr.E, want_e)):
+        for (name, p), want in zip(net.named_parameters(), wants):
+            torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()), msg=name)
+
+
 def test_from_gan_refuses_other_architecture_and_prior(data, tmp_path):
     p = get_profile("fast32")
     save_checkpoint(tmp_path / "big.pt", profile=p, models={"generator": Generator(p)})
