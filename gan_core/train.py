@@ -29,7 +29,7 @@ from gan_core.device import autocast, pick_device
 from gan_core.errors import BadInputError
 from gan_core.latent import sample_z
 from gan_core.models import Discriminator, Generator, bce_logits, recalibrate_batchnorm
-from gan_core.training_loop import EpochTrainer, mean_of, open_voxels, validate_common
+from gan_core.training_loop import EpochTrainer, backward_from_copies, mean_of, open_voxels, validate_common
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +227,8 @@ class Trainer(EpochTrainer):
         else:  # D unchanged: its gradient at the shapes it already saw, then through G
             with autocast(dev, self.amp_dtype):
                 g_loss = bce_logits(d_fake, 1.0)
-            (grad_fake,) = torch.autograd.grad(self.scaler.scale(g_loss), fake_in)
             self.opt_g.zero_grad(set_to_none=True)
-            fake.backward(grad_fake, inputs=list(self.G.parameters()))
+            backward_from_copies(self.scaler.scale(g_loss), [fake_in], [fake], list(self.G.parameters()))
         self.world.all_reduce_grads(self.G)
         self.scaler.step(self.opt_g)
         self.scaler.update()

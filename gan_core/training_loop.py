@@ -288,6 +288,17 @@ class EpochTrainer:
         return rec
 
 
+# -- step helpers ------------------------------------------------------------------------------------------
+def backward_from_copies(loss: torch.Tensor, copies: list[torch.Tensor], originals: list[torch.Tensor],
+                         params: list[nn.Parameter], also: tuple[torch.Tensor, ...] = ()) -> None:
+    """Backpropagate ``loss``, computed on ``copies`` (detached leaves that take a gradient, of the shapes of
+    ``originals`` or views of them), through the originals' graph into ``params`` only, with the scalar losses
+    ``also`` on that graph in the same pass: a pass made for D's step serves G's gradient."""
+    grads = torch.autograd.grad(loss, copies)
+    seeds = [g.view_as(o) for g, o in zip(grads, originals)] + [None] * len(also)
+    torch.autograd.backward([*originals, *also], seeds, inputs=params)
+
+
 # -- run-directory helpers ---------------------------------------------------------------------------------
 def mean_of(rows: list[dict[str, Any]], key: str) -> float:
     """Mean of ``key`` over metric lines (NaN for none)."""

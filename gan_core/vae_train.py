@@ -39,7 +39,7 @@ from gan_core.io_utils import file_sha256
 from gan_core.latent import sample_z
 from gan_core.models import (Discriminator, Generator, ImageEncoder, bce_logits, kl_divergence,
                              recalibrate_batchnorm, reparameterize)
-from gan_core.training_loop import EpochTrainer, mean_of, open_voxels, validate_common
+from gan_core.training_loop import EpochTrainer, backward_from_copies, mean_of, open_voxels, validate_common
 from gan_core.vae_objective import batch_iou, generator_logits, holdout_split, recon_bce, recon_loss, spread
 
 log = logging.getLogger(__name__)
@@ -339,14 +339,14 @@ class VaeTrainer(EpochTrainer):
             self.scaler.scale(d_loss).backward(inputs=list(self.D.parameters()))
             self.scaler.step(self.opt_d)
             with autocast(dev, self.amp_dtype):  # D changed: new passes
-                g_gan = sum(bce_logits(self.D.logits(t.unsqueeze(1)), 1.0) for t in (fake, rec))
+                g_gan = (bce_logits(self.D.logits(fake.unsqueeze(1)), 1.0)
+                         + bce_logits(self.D.logits(rec.unsqueeze(1)), 1.0))
             self.scaler.scale(self.cfg.gan_weight * g_gan + p.recon_weight * recon).backward(inputs=g_params)
         else:  # D unchanged: its gradients at the shapes it already saw, then through G with recon's
             with autocast(dev, self.amp_dtype):
                 g_gan = bce_logits(d_fake, 1.0) + bce_logits(d_rec, 1.0)
-            grad_fake, grad_rec = torch.autograd.grad(self.scaler.scale(self.cfg.gan_weight * g_gan), [fake_in, rec_in])
-            torch.autograd.backward([self.scaler.scale(p.recon_weight * recon), fake, rec],
-                                    [None, grad_fake.squeeze(1), grad_rec.squeeze(1)], inputs=g_params)
+            backward_from_copies(self.scaler.scale(self.cfg.gan_weight * g_gan), [fake_in, rec_in], [fake, rec],
+                                 g_params, also=(self.scaler.scale(p.recon_weight * recon),))
         self.scaler.step(self.opt_e)
         self.scaler.step(self.opt_g)
         return {"g_loss": float(g_gan.detach()), "d_loss": float(d_loss.detach()), "d_acc": float(d_acc),
