@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="also print the result as one JSON line (last line)")
 
 
-def _subset(ds, n: int, rng: np.random.Generator) -> np.ndarray:
+def read_subset(ds, n: int, rng: np.random.Generator) -> np.ndarray:
+    """All of ``ds`` if it holds at most ``n`` shapes, else a random ``n`` of them (in file order)."""
     pick = np.arange(len(ds)) if len(ds) <= n else np.sort(rng.choice(len(ds), n, replace=False))
     return ds.read(pick)
 
@@ -43,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resolution is not None and args.resolution not in (8, 16, 32, 64, 128):
         raise BadInputError(f"--resolution must be 8, 16, 32, 64 or 128, got {args.resolution}")
     rng = np.random.default_rng(args.seed)
-    samples = _subset(VoxelDataset(s_path), args.max_n, rng)
-    reference = _subset(VoxelDataset(r_path), args.max_n, rng)
+    samples = read_subset(VoxelDataset(s_path), args.max_n, rng)
+    reference = read_subset(VoxelDataset(r_path), args.max_n, rng)
     bar = progress(range(1), total=None, desc="chamfer pairs", unit="pair") if args.chamfer else None
 
     def step(done: int, total: int) -> None:
