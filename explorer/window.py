@@ -159,9 +159,9 @@ class MainWindow(QMainWindow):
         if result.extra is not None:
             return  # a retrieval query, not a shape
         if result.voxels.ndim == 4:
-            self.time_label.setText(f"Generated {len(result.voxels)} shapes in {result.generate_ms:.0f} ms")
+            self.time_label.setText(f"Generated {len(result.voxels)} shapes in {_ms(result.generate_ms)}")
         else:
-            self.time_label.setText(f"Generated in {result.generate_ms:.0f} ms, meshed in {result.mesh_ms:.0f} ms")
+            self.time_label.setText(f"Generated in {_ms(result.generate_ms)}, meshed in {_ms(result.mesh_ms)}")
 
     def _busy(self, _busy: bool) -> None:
         busy = self.ctx.jobs.busy
@@ -327,3 +327,8 @@ class MainWindow(QMainWindow):
             panel.close_views()
         for v in self.views():
             v.close_view()
+
+
+def _ms(ms: float) -> str:
+    """A duration for the status bar: shapes served from the cache take microseconds, not "0 ms"."""
+    return f"{ms:.0f} ms" if ms >= 1 else "under 1 ms"

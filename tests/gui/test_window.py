@@ -11,6 +11,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QAbstractButton
 
 from explorer.widgets import unnamed_controls
+from explorer.workers import ShapeResult
 
 
 def test_window_fits_a_1600x1000_screen(window):
@@ -46,6 +47,11 @@ def test_status_bar_shows_device_model_and_generation_time(window):
     assert window.device_label.text().startswith("Device: ")
     assert "tiny16" in window.model_label.text()
     assert "ms" in window.time_label.text()
+    shapes = ShapeResult("a", 1, np.zeros((2, 200)), np.zeros((2, 16, 16, 16)), generate_ms=0.004)
+    window._generated(shapes)  # both served from the cache
+    assert window.time_label.text() == "Generated 2 shapes in under 1 ms"
+    window._generated(ShapeResult("a", 1, np.zeros(200), np.zeros((16, 16, 16)), generate_ms=12.4, mesh_ms=3.6))
+    assert window.time_label.text() == "Generated in 12 ms, meshed in 4 ms"
 
 
 def test_view_actions_and_iso_slider_go_through_the_state(qtbot, window):
