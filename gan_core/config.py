@@ -14,6 +14,9 @@ from typing import Any
 from gan_core.errors import BadInputError, ProfileMismatchError
 
 
+D_NORMS = ("batch", "spectral")
+
+
 @dataclass(frozen=True)
 class Profile:
     """Architecture and training defaults of one 3D-GAN / 3D-VAE-GAN variant.
@@ -29,6 +32,7 @@ class Profile:
     g_channels: tuple[int, ...]
     d_channels: tuple[int, ...]
     z_dim: int = 200
+    d_norm: str = "batch"  # D's normalisation: "batch" (the paper) or "spectral" (spectral norm, no BatchNorm)
     z_prior: str = "normal"  # "normal": N(0, 1); "uniform": U[0, 1) as in the authors' release
     # Training (the paper's recipe, section 3 / DESIGN 1)
     g_lr: float = 0.0025
@@ -59,6 +63,8 @@ class Profile:
             raise BadInputError(f"profile {self.name!r}: the encoder's last layer must give 2 * z_dim channels")
         if not (len(self.e_kernels) == len(self.e_strides) == len(self.e_channels)):
             raise BadInputError(f"profile {self.name!r}: e_kernels, e_strides and e_channels differ in length")
+        if self.d_norm not in D_NORMS:
+            raise BadInputError(f"profile {self.name!r}: d_norm must be one of {', '.join(D_NORMS)}")
         if self.z_prior not in ("normal", "uniform"):
             raise BadInputError(f"profile {self.name!r}: z_prior must be 'normal' or 'uniform'")
 
@@ -80,7 +86,7 @@ class Profile:
 
     def architecture(self) -> dict[str, Any]:
         """The fields that decide tensor shapes: two profiles with equal architecture share weights."""
-        keys = ("resolution", "g_channels", "d_channels", "z_dim", "image_size", "e_kernels", "e_strides",
+        keys = ("resolution", "g_channels", "d_channels", "d_norm", "z_dim", "image_size", "e_kernels", "e_strides",
                 "e_channels")
         return {k: getattr(self, k) for k in keys}
 
@@ -122,16 +128,28 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-# Training settings by name, for the flags a run leaves out (gan3d train --recipe). "stable" trained the bundled
-# default model on 2 CPU cores (at fast32's batch 64): at 32^3 on ModelNet10 the paper's learning rates let G
-# overpower D within a few steps (mode collapse). "fast" is stable with batches of 16: quality follows optimiser
-# steps more than images seen (session 6, fresh fast32 runs on ModelNet10 against half A: batch 16 reached 1-NNA
-# 0.633 at epoch 28, batch 64 at epoch 70), and a small batch costs no more per shape on a CPU.
-_STABLE: dict[str, float] = {"g_lr": 1e-3, "d_lr": 1e-4, "label_smoothing": 0.1, "instance_noise": 0.05, "ema_kimg": 16.0}
-RECIPES: dict[str, dict[str, float]] = {
+# Training settings by name, for the flags a run leaves out (gan3d train --recipe). "stable" trained the models
+# shipped until December 2026 on 2 CPU cores (at fast32's batch 64): at 32^3 on ModelNet10 the paper's learning
+# rates let G overpower D within a few steps (mode collapse). "fast" is stable with batches of 16: quality follows
+# optimiser steps more than images seen, and a small batch costs no more per shape on a CPU.
+# The others replace the paper's gated D (updated only below 80% accuracy) with a D updated every step and a
+# modern regulariser (benchmarks/RESULTS.md compares them at equal CPU time):
+# "r1": the non-saturating loss with an R1 gradient penalty on real shapes (Mescheder et al. 2018), lazily every
+#       4 steps (Karras et al. 2020); "r1-aug": the same, D seeing real and fake shapes shifted by up to 2 voxels
+#       (differentiable augmentation, Zhao et al. 2020); "hinge": the hinge loss with spectral normalisation in D
+#       instead of BatchNorm (Miyato et al. 2018).
+_STABLE: dict[str, Any] = {"g_lr": 1e-3, "d_lr": 1e-4, "label_smoothing": 0.1, "instance_noise": 0.05, "ema_kimg": 16.0}
+_FAST: dict[str, Any] = {**_STABLE, "batch_size": 16}
+_EVERY_STEP: dict[str, Any] = {"batch_size": 16, "ema_kimg": 16.0, "d_acc_threshold": 1.0, "label_smoothing": 0.0,
+                               "instance_noise": 0.0}
+_R1: dict[str, Any] = {**_EVERY_STEP, "g_lr": 1e-3, "d_lr": 2e-4, "loss": "bce", "r1_gamma": 1.0}
+RECIPES: dict[str, dict[str, Any]] = {
     "paper": {},
     "stable": _STABLE,
-    "fast": {**_STABLE, "batch_size": 16},
+    "fast": _FAST,
+    "r1": _R1,
+    "r1-aug": {**_R1, "augment": "shift"},
+    "hinge": {**_EVERY_STEP, "g_lr": 5e-4, "d_lr": 5e-4, "loss": "hinge", "d_norm": "spectral"},
 }
 
 

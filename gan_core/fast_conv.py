@@ -19,7 +19,8 @@ use the stock kernels.
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,19 @@ _K, _S, _P = 4, 2, 1  # kernel, stride, padding of the stride-2 layers
 # at least this many channels (paper64's 256 -> 128 layer at batch 1: 1.48x faster).
 _MAX_MATMUL_SIDE = 4
 _WIDE_SIDE, _WIDE_MIN_CHANNELS = 8, 256
+_stock_only = False  # set by stock_kernels(): every layer runs PyTorch's own kernels
+
+
+@contextlib.contextmanager
+def stock_kernels() -> Iterator[None]:
+    """Run every layer with PyTorch's own kernels inside the block: the custom gradients here are first-order
+    only, and a gradient penalty (R1) differentiates D's input gradient again."""
+    global _stock_only
+    before, _stock_only = _stock_only, True
+    try:
+        yield
+    finally:
+        _stock_only = before
 
 
 def transpose_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -166,7 +180,7 @@ class OneOutConvTranspose3d(nn.ConvTranspose3d):
         super().__init__(in_channels, 1, _K, _S, _P)
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if x.device.type != "cpu" or output_size is not None:
+        if x.device.type != "cpu" or output_size is not None or _stock_only:
             return super().forward(x, output_size)
         return _apply(_UpToOne.apply, x, self.weight, self.bias)
 
@@ -178,6 +192,6 @@ class OneInConv3d(nn.Conv3d):
         super().__init__(1, out_channels, _K, _S, _P, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu":
+        if x.device.type != "cpu" or _stock_only:
             return super().forward(x)
         return _apply(_DownFromOne.apply, x, self.weight, self.bias)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.parametrizations import spectral_norm
 
 from gan_core.config import Profile
 from gan_core.fast_conv import DoublingConvTranspose3d, LatentConvTranspose3d, OneInConv3d, OneOutConvTranspose3d
@@ -72,7 +73,8 @@ def inference_generator(g: Generator, dtype: torch.dtype = torch.float32,
 
 
 class Discriminator(nn.Module):
-    """Mirror of G: Conv3d(k4, s2) halvings with BN + LeakyReLU(0.2), then a 4^3 -> 1 conv.
+    """Mirror of G: Conv3d(k4, s2) halvings with BN + LeakyReLU(0.2), then a 4^3 -> 1 conv (profile ``d_norm``
+    "spectral": spectrally normalised convolutions and no BatchNorm).
 
     ``forward`` gives the probability that each grid is real; ``logits`` the pre-sigmoid score (train with it,
     it is stable in bf16); ``activations`` the output of every hidden block, for features.
@@ -82,13 +84,18 @@ class Discriminator(nn.Module):
         super().__init__()
         self.profile = profile
         ch = profile.d_channels
+        spectral = profile.d_norm == "spectral"
         blocks = []
         for a, b in zip((1,) + ch[:-1], ch):
             conv = OneInConv3d(b) if a == 1 else nn.Conv3d(a, b, 4, 2, 1, bias=False)  # the first: fast on CPU
-            blocks.append(nn.Sequential(conv, nn.BatchNorm3d(b), nn.LeakyReLU(0.2, True)))
+            norm: nn.Module = nn.Identity() if spectral else nn.BatchNorm3d(b)
+            blocks.append(nn.Sequential(conv, norm, nn.LeakyReLU(0.2, True)))
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Conv3d(ch[-1], 1, 4, 1, 0)
         self.apply(_init_weights)
+        if spectral:  # each layer's largest singular value held at 1 (Miyato et al. 2018), instead of BatchNorm
+            for m in [blk[0] for blk in self.blocks] + [self.head]:
+                spectral_norm(m)
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:
         r = self.profile.resolution

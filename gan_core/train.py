@@ -23,10 +23,12 @@ import torch
 from torch import nn
 
 from gan_core import distributed as dist_utils
+from gan_core.augment import AUGMENTS, augment
 from gan_core.checkpoint import load_checkpoint, load_weights
 from gan_core.config import RECIPES, Profile, check_same_architecture, get_profile
 from gan_core.device import autocast, pick_device
 from gan_core.errors import BadInputError
+from gan_core.fast_conv import stock_kernels
 from gan_core.latent import sample_z
 from gan_core.models import Discriminator, Generator, bce_logits, recalibrate_batchnorm
 from gan_core.training_loop import EpochTrainer, backward_from_copies, mean_of, open_voxels, validate_common
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 # The moving average's half-life is at most this fraction of the images this run has seen, so a fresh run's
 # average forgets its random start (StyleGAN's ramp-up, longer: a shipped run here lasts ~50 epochs, not ~1000).
 EMA_RAMPUP = 0.3
+LOSSES = ("bce", "hinge")
 
 
 @dataclass
@@ -58,6 +61,11 @@ class TrainConfig:
     label_smoothing: float | None = None  # real target 1 - s for D; 0 = the paper
     instance_noise: float | None = None  # std of Gaussian noise added to D's inputs, annealed to 0; 0 = the paper
     ema_kimg: float | None = None  # half-life of G's weight moving average, in thousands of images; 0 = off (the paper)
+    loss: str | None = None  # "bce" (the paper's, non-saturating for G) or "hinge"
+    r1_gamma: float | None = None  # weight of the R1 penalty on D's input gradient at real shapes; 0 = off
+    r1_every: int = 4  # apply R1 at every this many steps (where D is updated), scaled up to match (lazy)
+    augment: str | None = None  # D sees real and fake shapes through this (gan_core.augment.AUGMENTS); none
+    d_norm: str | None = None  # D's normalisation (profile field): batch (the paper) or spectral
     recipe: str = "paper"  # fills the fields above and the learning rates where they are None (RECIPES)
     seed: int = 0
     device: str = "auto"
@@ -78,14 +86,15 @@ class TrainConfig:
         for name, value in RECIPES[self.recipe].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
-        for name in ("label_smoothing", "instance_noise", "ema_kimg"):
+        for name, default in (("label_smoothing", 0.0), ("instance_noise", 0.0), ("ema_kimg", 0.0),
+                              ("loss", "bce"), ("r1_gamma", 0.0), ("augment", "none")):
             if getattr(self, name) is None:
-                setattr(self, name, 0.0)
+                setattr(self, name, default)
 
     def resolved_profile(self) -> Profile:
         p = get_profile(self.profile)
         changes = {k: getattr(self, k) for k in ("batch_size", "g_lr", "d_lr", "beta1", "beta2", "d_acc_threshold",
-                                                 "z_prior") if getattr(self, k) is not None}
+                                                 "z_prior", "d_norm") if getattr(self, k) is not None}
         return p.replace(**changes)
 
     def validate(self) -> None:
@@ -94,6 +103,14 @@ class TrainConfig:
             raise BadInputError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
         if not (self.ema_kimg >= 0 and np.isfinite(self.ema_kimg)):
             raise BadInputError(f"--ema-kimg must be 0 (off) or a positive number, got {self.ema_kimg}")
+        if self.loss not in LOSSES:
+            raise BadInputError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if not (self.r1_gamma >= 0 and np.isfinite(self.r1_gamma)):
+            raise BadInputError(f"--r1-gamma must be 0 (off) or a positive number, got {self.r1_gamma}")
+        if self.r1_every < 1:
+            raise BadInputError(f"--r1-every must be >= 1, got {self.r1_every}")
+        if self.augment not in AUGMENTS:
+            raise BadInputError(f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
 
 
 class Trainer(EpochTrainer):
@@ -192,9 +209,10 @@ class Trainer(EpochTrainer):
         return {"g": f"{m['g_loss']:.3f}", "d": f"{m['d_loss']:.3f}", "acc": f"{m['d_acc']:.2f}"}
 
     def train_step(self, real_np: np.ndarray) -> dict[str, Any]:
-        """One step of the paper's recipe on a uint8 batch (B, R, R, R). Returns the step's metrics."""
+        """One step on a uint8 batch (B, R, R, R): D's losses, D's update where the gate allows (always with a
+        threshold of 1), then G's. Returns the step's metrics."""
         t0 = time.perf_counter()
-        dev, p = self.device, self.profile
+        dev, p, cfg = self.device, self.profile, self.cfg
         self.G.train()
         self.D.train()
         real = torch.from_numpy(real_np).to(dev).unsqueeze(1)  # (B, 1, R, R, R): uint8 crosses to a GPU, 4x less
@@ -202,31 +220,35 @@ class Trainer(EpochTrainer):
         b = real.shape[0]
         z = sample_z(b, p, generator=self.z_gen).to(dev)
         noise = self._noise_std()
-        real_target = 1.0 - self.cfg.label_smoothing
         with autocast(dev, self.amp_dtype):
             fake = self.G(z).unsqueeze(1)  # (B, 1, R, R, R)
             # D sees a detached copy that takes a gradient: when D is not updated (most steps of the gated
             # recipe), G's loss reuses this forward pass instead of running D on the same shapes again
             fake_in = fake.detach().requires_grad_(True)
-            d_real = self.D.logits(_noisy(real, noise))
-            d_fake = self.D.logits(_noisy(fake_in, noise))
-            d_loss = bce_logits(d_real, real_target) + bce_logits(d_fake, 0.0)
+            d_real = self.D.logits(self._d_input(real, noise))
+            d_fake = self.D.logits(self._d_input(fake_in, noise))
+            d_loss = self._d_loss(d_real, d_fake)
         with torch.no_grad():
             d_acc = self.world.mean(0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean()))
-        update_d = bool(d_acc.item() < p.d_acc_threshold)
+        update_d = p.d_acc_threshold >= 1 or bool(d_acc.item() < p.d_acc_threshold)
+        r1 = torch.zeros((), device=dev)
         if update_d:
+            d_total = d_loss
+            if cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0:
+                r1 = self._r1_penalty(real)
+                d_total = d_loss + (cfg.r1_gamma / 2 * cfg.r1_every) * r1
             self.opt_d.zero_grad(set_to_none=True)
-            self.scaler.scale(d_loss).backward(inputs=list(self.D.parameters()))
+            self.scaler.scale(d_total).backward(inputs=list(self.D.parameters()))
             self.world.all_reduce_grads(self.D)
             self.scaler.step(self.opt_d)
             with _frozen(self.D):  # D changed: G's loss needs a new pass, and D's input gradient only
                 with autocast(dev, self.amp_dtype):
-                    g_loss = bce_logits(self.D.logits(_noisy(fake, noise)), 1.0)
+                    g_loss = self._g_loss(self.D.logits(self._d_input(fake, noise)))
                 self.opt_g.zero_grad(set_to_none=True)
                 self.scaler.scale(g_loss).backward(inputs=list(self.G.parameters()))
         else:  # D unchanged: its gradient at the shapes it already saw, then through G
             with autocast(dev, self.amp_dtype):
-                g_loss = bce_logits(d_fake, 1.0)
+                g_loss = self._g_loss(d_fake)
             self.opt_g.zero_grad(set_to_none=True)
             backward_from_copies(self.scaler.scale(g_loss), [fake_in], [fake], list(self.G.parameters()))
         self.world.all_reduce_grads(self.G)
@@ -235,15 +257,42 @@ class Trainer(EpochTrainer):
         self.step += 1
         self._update_ema(b * self.world.size)
         with torch.no_grad():  # one transfer from a GPU for all the step's numbers, not one per number
-            g_val, d_val, acc, p_real, p_fake = torch.stack([
+            g_val, d_val, acc, p_real, p_fake, r1_val = torch.stack([
                 g_loss.float(), d_loss.float(), d_acc.float(), torch.sigmoid(d_real.float()).mean(),
-                torch.sigmoid(d_fake.float()).mean()]).tolist()
-        self._check_finite({"G": g_val, "D": d_val})
-        return {
+                torch.sigmoid(d_fake.float()).mean(), r1.detach().float()]).tolist()
+        self._check_finite({"G": g_val, "D": d_val, "R1": r1_val})
+        m = {
             "type": "step", "epoch": self.epoch, "step": self.step, "g_loss": g_val, "d_loss": d_val,
             "d_acc": acc, "d_real": p_real, "d_fake": p_fake, "d_updated": update_d,
             "time": time.perf_counter() - t0,
         }
+        if r1_val:
+            m["r1"] = r1_val
+        return m
+
+    def _d_input(self, x: torch.Tensor, noise: float) -> torch.Tensor:
+        """What D sees of a batch: the run's augmentation, then instance noise."""
+        return _noisy(augment(x, self.cfg.augment), noise)
+
+    def _d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+        if self.cfg.loss == "hinge":
+            return torch.relu(1 - d_real.float()).mean() + torch.relu(1 + d_fake.float()).mean()
+        return bce_logits(d_real, 1.0 - self.cfg.label_smoothing) + bce_logits(d_fake, 0.0)
+
+    def _g_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
+        """G's loss from D's logits on its shapes: non-saturating -log D(G(z)), or -D(G(z)) for the hinge loss."""
+        if self.cfg.loss == "hinge":
+            return -d_fake.float().mean()
+        return bce_logits(d_fake, 1.0)
+
+    def _r1_penalty(self, real: torch.Tensor) -> torch.Tensor:
+        """R1: the mean over the batch of |grad_x D(x)|^2 at real shapes (as D sees them), kept on the graph so
+        that D's step lowers it. PyTorch's own kernels: the fast ones have first-order gradients only."""
+        x = real.detach().requires_grad_(True)
+        with stock_kernels(), autocast(self.device, self.amp_dtype):
+            out = self.D.logits(augment(x, self.cfg.augment))
+        (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=True)
+        return grad.float().pow(2).flatten(1).sum(1).mean()
 
     @torch.no_grad()
     def _update_ema(self, batch_images: int) -> None:

@@ -27,6 +27,9 @@ RECIPES = (  # gan_core.config.RECIPES, as `gan3d train --recipe` takes them; th
     ("fast", "Fast: stable, batches of 16"),
     ("stable", "Stable on a CPU (the bundled model's)"),
     ("paper", "The paper's (Wu et al. 2016)"),
+    ("r1", "R1 penalty, D every step"),
+    ("r1-aug", "R1 penalty, shifted shapes for D"),
+    ("hinge", "Hinge loss, spectral-norm D"),
 )
 STDERR_LINES = 40
 PREVIEWS = 8
