@@ -159,23 +159,6 @@ def svm_classify(
     )
 
 
-def stratified_split(labels: np.ndarray, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation) of a stratified hold-out split, each sorted; the same seed gives the same split."""
-    from sklearn.model_selection import train_test_split
-
-    if not 0 < val_fraction < 1:
-        raise BadInputError(f"--val-split must be in (0, 1), got {val_fraction}")
-    y = np.asarray(labels)
-    idx = np.arange(len(y))
-    counts = np.bincount(y)
-    stratify = y if counts[counts > 0].min() >= 2 else None
-    try:
-        tr, va = train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=stratify)
-    except ValueError as e:
-        raise BadInputError(f"cannot split {len(y)} shapes with --val-split {val_fraction}: {e}") from None
-    return np.sort(tr), np.sort(va)
-
-
 def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2 or len(x) == 0 or y.shape != (len(x),) or y.dtype.kind not in "iu":
@@ -354,5 +337,5 @@ def _to_resolution(v: np.ndarray, res: int) -> np.ndarray:
 
 __all__ = [
     "ClassificationReport", "chamfer_distances", "coverage_mmd", "generation_metrics", "iou_distances", "one_nna",
-    "stratified_split", "surface_points", "svm_classify",
+    "surface_points", "svm_classify",
 ]

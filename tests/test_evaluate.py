@@ -5,9 +5,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from gan_core.data.split import heldout_split
+
 from gan_core.errors import BadInputError
 from gan_core.evaluate import (
-    DEFAULT_C_GRID, chamfer_distances, coverage_mmd, generation_metrics, iou_distances, one_nna, stratified_split, surface_points,
+    DEFAULT_C_GRID, chamfer_distances, coverage_mmd, generation_metrics, iou_distances, one_nna, surface_points,
     svm_classify,
 )
 from tests.core_data import boxes_npz
@@ -138,20 +140,9 @@ def test_svm_three_gaussian_classes_single_c():
     centres = rng.normal(size=(3, 20)) * 5
     y = np.repeat(np.arange(3), 30)
     x = centres[y] + rng.normal(size=(90, 20))
-    tr, te = stratified_split(y, 0.3, seed=0)
+    tr, te = heldout_split(y, 0.3, seed=0)
     rep = svm_classify(x[tr], y[tr], x[te], y[te], class_names=list("abc"), c_grid=[1.0])
     assert rep.accuracy == 1.0 and rep.cv_accuracy is None and rep.C == 1.0
     assert rep.confusion == [[9, 0, 0], [0, 9, 0], [0, 0, 9]]
     with pytest.raises(BadInputError, match="differ in length"):
         svm_classify(x, y, x[:, :5], y, class_names=list("abc"))
-
-
-def test_stratified_split_is_stratified_and_seeded():
-    y = np.repeat(np.arange(4), [10, 20, 30, 40])
-    tr, va = stratified_split(y, 0.2, seed=0)
-    assert len(va) == 20 and len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 100
-    assert np.bincount(y[va]).tolist() == [2, 4, 6, 8]
-    assert np.array_equal(va, stratified_split(y, 0.2, seed=0)[1])
-    assert not np.array_equal(va, stratified_split(y, 0.2, seed=1)[1])
-    with pytest.raises(BadInputError, match="--val-split"):
-        stratified_split(y, 1.5)

@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
     p.add_argument("--train", required=True, help="training set (.npz or .h5 with voxels, labels, classes)")
-    p.add_argument("--test", default=None, help="test set in the same layout (default: hold out --val-split of --train)")
+    p.add_argument("--test", default=None,
+                   help="test set in the same layout (default: the held-out part of --train, as gan3d split makes it)")
     p.add_argument("--val-split", type=float, default=None,
-                   help="without --test: stratified fraction of --train held out for testing (0.2 when not given)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the CV folds")
+                   help="without --test: stratified fraction of --train held out for testing (gan3d split's 0.2 "
+                        "when not given)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split (gan3d split's 0) and the CV folds")
     p.add_argument("--kind", default="paper", choices=["paper", "last"],
                    help="D features: paper = pooled conv blocks 2-4 (7168-d at paper64), last = last conv block")
     p.add_argument("--raw-voxels", action="store_true", help="baseline: the same SVM on flattened voxels, no model")
@@ -54,13 +56,14 @@ def _c_grid(text: str) -> list[float]:
 def run(args: argparse.Namespace) -> int:
     from gan_core.data import VoxelDataset
     from gan_core.errors import BadInputError
-    from gan_core.evaluate import stratified_split, svm_classify
+    from gan_core.data.split import DEFAULT_FRACTION, heldout_split
+    from gan_core.evaluate import svm_classify
 
     train_path = existing_file(args.train, "--train")
     test_path = existing_file(args.test, "--test") if args.test else None
     if test_path is not None and args.val_split is not None:
         raise BadInputError("--val-split applies only without --test")
-    val_split = 0.2 if test_path is None and args.val_split is None else args.val_split
+    val_split = DEFAULT_FRACTION if test_path is None and args.val_split is None else args.val_split
     grid = _c_grid(args.c_grid)
     if args.folds < 2:
         raise BadInputError(f"--folds must be >= 2, got {args.folds}")
@@ -77,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
     model = None if args.raw_voxels else load_model_from_args(args)
     x_train = _features(train, model, args, cache=args.cache)
     if test is None:
-        tr, te = stratified_split(train.labels, val_split, seed=args.seed)
+        tr, te = heldout_split(train.labels, val_split, seed=args.seed)
         x_test, y_test, x_train, y_train = x_train[te], train.labels[te], x_train[tr], train.labels[tr]
-        split = f"stratified {val_split:g} hold-out of {train_path.name} (seed {args.seed})"
+        split = (f"the held-out part of {train_path.name} (stratified {val_split:g}, seed {args.seed}: gan3d split's "
+                 "rows); the model must not have trained on it")
     else:
         x_test, y_test, y_train = _features(test, model, args, cache=None), test.labels, train.labels
         split = f"{train_path.name} / {test_path.name}"
