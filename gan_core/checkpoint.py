@@ -8,6 +8,10 @@ reads it, and a checkpoint can never run code):
     optimizers {name: state dict} (training checkpoints only), state {epoch, step, ...},
     rng {name: ByteTensor}, data_hash, meta {command, created, ...}
 
+A judge checkpoint (kind "judge": the shape classifier of gan_core.judge that scores samples) is the same
+envelope with ``judge`` (its state dict) and ``judge_config`` (its architecture and class names, plain values)
+in place of a profile and the GAN's networks; each reader asks for the kind it can use.
+
 Files are written atomically: a killed writer leaves the previous file intact.
 """
 
@@ -36,6 +40,7 @@ VERSION = 1
 MODEL_KEYS = ("generator", "discriminator", "encoder")
 # Weights only a resumed run reads: the generator being optimised, when "generator" holds its moving average.
 TRAINING_KEYS = ("generator_train",)
+JUDGE_KIND = "judge"
 
 
 def save_checkpoint(
@@ -76,8 +81,40 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read and validate a checkpoint; any problem is a BadCheckpointError that names the file."""
+def save_judge_checkpoint(
+    path: str | Path,
+    *,
+    model: nn.Module,
+    config: dict[str, Any],
+    data_hash: str = "",
+    meta: dict[str, Any] | None = None,
+    half: bool = True,
+) -> Path:
+    """Write a judge (a shape classifier, gan_core.judge) atomically: its weights, fp16 by default (an asset),
+    and ``config``, the plain values that rebuild it."""
+    sd = _unwrap(model).state_dict()
+    ckpt: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": JUDGE_KIND,
+        "judge_config": dict(config),
+        "judge": {k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in sd.items()},
+        "state": {},
+        "rng": {},
+        "data_hash": data_hash,
+        "meta": {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "torch": str(torch.__version__), **(meta or {})},
+    }
+    path = Path(path)
+    _save(ckpt, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", *,
+                    judge: bool = False) -> dict[str, Any]:
+    """Read and validate a checkpoint; any problem is a BadCheckpointError that names the file.
+
+    ``judge`` asks for a judge checkpoint (see the module docstring); otherwise a generative model's (GAN or
+    VAE-GAN). Either kind given to the other's reader is refused in one line."""
     path = Path(path)
     if not path.is_file():
         raise BadCheckpointError(f"{path}: {'not a file' if path.exists() else 'no such checkpoint file'}")
@@ -99,6 +136,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise BadCheckpointError(f"{path}: invalid checkpoint version {version!r}")
     if version > VERSION:
         raise BadCheckpointError(f"{path}: checkpoint version {version} is newer than this gan3d supports")
+    is_judge = isinstance(ckpt.get("kind"), str) and ckpt["kind"] == JUDGE_KIND
+    if is_judge != judge:
+        raise BadCheckpointError(f"{path}: a shape classifier (judge), not a GAN or VAE checkpoint" if is_judge else
+                                 f"{path}: not a judge checkpoint (kind {ckpt.get('kind')!r})")
+    if judge:
+        if not isinstance(ckpt.get("judge_config"), dict):
+            raise BadCheckpointError(f"{path}: judge checkpoint has no judge_config")
+        if JUDGE_KIND not in ckpt:
+            raise BadCheckpointError(f"{path}: checkpoint holds no judge weights")
+        _check_structure(ckpt, path)
+        ckpt["path"] = str(path)
+        return ckpt
     if not isinstance(ckpt.get("profile"), dict):
         raise BadCheckpointError(f"{path}: checkpoint has no profile")
     try:
@@ -114,12 +163,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def _check_structure(ckpt: dict[str, Any], path: Path) -> None:
     """The parts code reads later have the types it expects, so a hand-made or damaged file fails here."""
-    for key in MODEL_KEYS + TRAINING_KEYS:
+    for key in MODEL_KEYS + TRAINING_KEYS + (JUDGE_KIND,):
         sd = ckpt.get(key)
         if key in ckpt and not (isinstance(sd, dict) and all(
                 isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items())):
             raise BadCheckpointError(f"{path}: '{key}' is not a state dict of named tensors")
-    for key in ("state", "rng", "meta", "optimizers"):
+    for key in ("state", "rng", "meta", "optimizers", "judge_config"):
         if key in ckpt and not isinstance(ckpt[key], dict):
             raise BadCheckpointError(f"{path}: '{key}' must be a dict, got {type(ckpt[key]).__name__}")
     for key in ("kind", "data_hash"):
@@ -153,9 +202,14 @@ def load_weights(model: nn.Module, ckpt: dict[str, Any], key: str, *, assign: bo
         target.load_state_dict(sd, assign=assign)
     except RuntimeError as e:
         raise ProfileMismatchError(
-            f"{ckpt.get('path', 'checkpoint')}: {key} weights do not fit profile {ckpt['profile'].name!r} ({_short(e)})"
+            f"{ckpt.get('path', 'checkpoint')}: {key} weights do not fit {_architecture_name(ckpt)} ({_short(e)})"
         ) from None
     return model
+
+
+def _architecture_name(ckpt: dict[str, Any]) -> str:
+    profile = ckpt.get("profile")
+    return f"profile {profile.name!r}" if isinstance(profile, Profile) else "the architecture in judge_config"
 
 
 def weights_hash(model: nn.Module) -> str:
