@@ -254,6 +254,34 @@ def bundled_bank_for(model: Model) -> Path | None:
     return None
 
 
+def bundled_judge(registry: Path | None = None) -> Path | None:
+    """The bundled judge (the shape classifier that scores samples; the registry's top-level "judge" file), or
+    None when none is installed."""
+    registry = registry or REGISTRY
+    if not registry.is_file():
+        return None
+    try:
+        name = json.loads(registry.read_text(encoding="utf-8")).get("judge")
+    except (AttributeError, ValueError) as e:
+        raise BadCheckpointError(f"{registry}: malformed model registry ({e})") from None
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name:
+        raise BadCheckpointError(f"{registry}: \"judge\" must name a file, got {name!r}")
+    path = registry.parent / name
+    return path if path.is_file() else None
+
+
+def load_judge(path: str | Path | None = None, *, device: str | None = None):  # -> gan_core.judge.JudgeClassifier
+    """A judge from ``path``, or the bundled one; a Gan3dError when none is given and none is installed."""
+    from gan_core.judge import JudgeClassifier
+
+    path = path or bundled_judge()
+    if path is None:
+        raise Gan3dError("no bundled judge is installed (assets/models.json names none); pass --judge")
+    return JudgeClassifier.load(path, device)
+
+
 def named_encoder(name: str | None) -> ModelEntry | None:
     """The encoder entry that the bundled model ``name`` names as ``"encoder_model"`` (a per-category encoder
     for a per-category model); None when it names none, has an encoder itself or is not a bundled model. A
