@@ -17,21 +17,25 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import math
 import os
 import re
 import uuid
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
 from gan_core.errors import BadFileError, BadInputError
+from gan_core.memory import check_memory, format_bytes
+from gan_core.voxel_checks import binarize_voxels, check_voxel_layout
 
 if TYPE_CHECKING:
     import h5py
 
 __all__ = ["atomic_h5", "atomic_path", "atomic_write", "cache_dir", "check_hdf5_heaps", "load_or_make", "load_tagged_npz",
-           "remove_stale_temps", "save_tagged_npz", "save_voxel_npz", "write_h5_dataset"]
+           "npz_header", "open_npz", "remove_stale_temps", "save_tagged_npz", "save_voxel_npz", "write_h5_dataset"]
 
 H5_FORMAT_VERSION = 1
 _T = TypeVar("_T")
@@ -338,17 +342,11 @@ def atomic_write(path: str | Path, writer_fn: Callable[[Path], object]) -> Path:
     return Path(path)
 
 
-def _as_voxel_stack(voxels: np.ndarray, what: str = "voxels") -> np.ndarray:
+def _as_voxel_stack(voxels: np.ndarray) -> np.ndarray:
+    """The readers' checks (gan_core.voxel_checks), so a writer never makes a file they refuse."""
     vox = np.asarray(voxels)
-    if vox.ndim != 4 or not (vox.shape[1] == vox.shape[2] == vox.shape[3]) or vox.shape[1] == 0:
-        raise BadInputError(f"{what} must have shape (N, R, R, R), got {vox.shape}")
-    if vox.dtype.kind not in "biuf":
-        raise BadInputError(f"{what} must be numeric, got dtype {vox.dtype}")
-    if vox.dtype.kind == "f":
-        if not np.isfinite(vox).all():
-            raise BadInputError(f"{what} contains NaN or Inf")
-        return (vox > 0.5).astype(np.uint8)
-    return (vox > 0).astype(np.uint8)
+    check_voxel_layout(vox.shape, vox.dtype, error=BadInputError)
+    return binarize_voxels(vox, error=BadInputError)
 
 
 def _check_labels_classes(labels: np.ndarray, classes: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -522,17 +520,56 @@ def save_tagged_npz(path: str | Path, fmt: str, version: int, meta: dict, arrays
     return path
 
 
+def npz_header(zf: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) that the npy member ``name`` (e.g. "voxels.npy") declares, read without its data."""
+    with zf.open(name) as f:
+        version = np.lib.format.read_magic(f)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = reader(f)
+    return tuple(shape), dtype
+
+
+_NPZ_HINT = "split it into smaller files, or save a voxel set as .h5, which is read a batch at a time"
+
+
+@contextlib.contextmanager
+def open_npz(path: str | Path, *, hint: str = _NPZ_HINT) -> Iterator[np.lib.npyio.NpzFile]:
+    """``np.load`` of an npz (never unpickling) whose declared sizes were checked before anything inflates.
+
+    An npz is a zip: a few-kB file can inflate to terabytes. Its directory says what each member inflates to
+    (zipfile stops there, whatever the stream holds), and each npy member's header what numpy allocates for
+    it. A member declaring more than it holds is damaged; the total must pass :func:`check_memory` (``hint``
+    says how to ask for less). Both are BadFileErrors naming the file; a file that is no zip raises what
+    zipfile raises (BadZipFile), for the caller's own "not a readable ..." message.
+    """
+    p = Path(path)
+    with zipfile.ZipFile(p) as zf:
+        total = 0
+        for info in zf.infolist():
+            total += info.file_size
+            if info.filename.endswith(".npy"):
+                shape, dtype = npz_header(zf, info.filename)
+                declared = math.prod(shape) * dtype.itemsize
+                if declared > info.file_size:
+                    raise BadFileError(f"{p}: '{info.filename[:-4]}' declares {shape} {dtype} "
+                                       f"({format_bytes(declared)}) but holds {format_bytes(info.file_size)}; "
+                                       "the file is damaged")
+    check_memory(total, f"{p}: reading its arrays (a {format_bytes(p.stat().st_size)} file)", hint=hint,
+                 error=BadFileError)
+    with np.load(p, allow_pickle=False) as f:
+        yield f
+
+
 def load_tagged_npz(path: str | Path, fmt: str, version: int) -> tuple[dict, dict[str, np.ndarray]]:
     """(meta, arrays) of a file written by :func:`save_tagged_npz` with this ``fmt`` and at most ``version``;
     BadFileError for a missing, damaged or foreign file."""
     import json
-    import zipfile
 
     p = Path(path)
     if not p.is_file():
         raise BadFileError(f"{p}: no such file")
     try:
-        with np.load(p, allow_pickle=False) as f:
+        with open_npz(p) as f:
             meta = json.loads(str(f["_meta"]))
             arrays = {k: f[k] for k in f.files if k != "_meta"}
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:

@@ -160,13 +160,14 @@ def test_atomic_helpers(tmp_path):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda p: save_voxel_npz(p / "a.npz", np.zeros((4, 4, 4))), r"must have shape \(N, R, R, R\)"),
-        (lambda p: save_voxel_npz(p / "a.npz", np.full((1, 4, 4, 4), np.nan)), "NaN"),
-        (lambda p: save_voxel_npz(p / "a.npz", np.zeros((2, 4, 4, 4)), [0, 3], ["a", "b"]), "must index classes"),
-        (lambda p: save_voxel_npz(p / "a.npz", np.zeros((2, 4, 4, 4)), [0, 0], ["a", "a"]), "unique"),
-        (lambda p: save_voxel_npz(p / "a.npz", np.zeros((1, 4, 4, 4)), labels=[1.5]), "integers"),
+        (lambda p: save_voxel_npz(p / "a.npz", np.zeros((8, 8, 8))), r"must be \(N, R, R, R\)"),
+        (lambda p: save_voxel_npz(p / "a.npz", np.full((1, 8, 8, 8), np.nan)), "NaN"),
+        (lambda p: save_voxel_npz(p / "a.npz", np.zeros((1, 4, 4, 4))), r"4\^3 are too small"),
+        (lambda p: save_voxel_npz(p / "a.npz", np.zeros((2, 8, 8, 8)), [0, 3], ["a", "b"]), "must index classes"),
+        (lambda p: save_voxel_npz(p / "a.npz", np.zeros((2, 8, 8, 8)), [0, 0], ["a", "a"]), "unique"),
+        (lambda p: save_voxel_npz(p / "a.npz", np.zeros((1, 8, 8, 8)), labels=[1.5]), "integers"),
         (lambda p: write_h5_dataset(p / "a.h5", iter([])), "nothing to write"),
-        (lambda p: write_h5_dataset(p / "a.h5", iter([(np.zeros((2, 4, 4, 4)), [0])])), "labels of shape"),
+        (lambda p: write_h5_dataset(p / "a.h5", iter([(np.zeros((2, 8, 8, 8)), [0])])), "labels of shape"),
     ],
 )
 def test_writers_reject_bad_input(tmp_path, call, message):

@@ -43,6 +43,124 @@ def test_malformed_hdf5_sets_are_bad_file_errors(tmp_path, name):
     assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
 
 
+def _same_set_in_both_layouts(d, voxels):
+    """The one array as an npz set and as an HDF5 set, written as a user's tool would (not our writers,
+    which refuse such values)."""
+    np.savez(d / "s.npz", voxels=voxels)
+    with h5py.File(d / "s.h5", "w") as h5:
+        h5.create_dataset("voxels", data=voxels, chunks=(1,) + voxels.shape[1:])
+    return d / "s.npz", d / "s.h5"
+
+
+BAD_VALUES = {  # (voxels, the message both layouts give)
+    "nan float64": (np.full((2, 16, 16, 16), np.nan), "voxel values contain NaN or Inf"),
+    "one inf float16": (np.where(np.arange(2 * 16**3).reshape(2, 16, 16, 16) == 4097, np.inf, 0).astype(np.float16),
+                        "voxel values contain NaN or Inf"),
+    "1^3 grids": (np.ones((2, 1, 1, 1), np.uint8), r"grids of 1\^3 are too small to hold a shape \(at least 8\^3\)"),
+    "7^3 grids": (np.ones((2, 7, 7, 7), np.uint8), r"grids of 7\^3 are too small"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_hdf5_sets_are_held_to_the_npz_checks(tmp_path, name):
+    """Issue 27, groups 1 and 3: float voxels with NaN or Inf, and grids too small to hold a shape, are refused
+    when a set is opened, with the same one-line message for both layouts, before anything is trained on."""
+    from gan_core.data.dataset import VoxelDataset
+
+    voxels, message = BAD_VALUES[name]
+    for path in _same_set_in_both_layouts(tmp_path, voxels):
+        with pytest.raises(BadFileError, match=message) as info:
+            VoxelDataset(path, resolution=16)  # asked for 16^3: a small grid is refused, not resampled up
+        assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+def test_float_sets_threshold_alike_in_both_layouts(tmp_path):
+    from gan_core.data.dataset import VoxelDataset
+
+    probs = np.random.default_rng(0).random((3, 16, 16, 16)).astype(np.float32)
+    grids = [VoxelDataset(p).read([0, 1, 2]) for p in _same_set_in_both_layouts(tmp_path, probs)]
+    assert np.array_equal(grids[0], grids[1]) and np.array_equal(grids[0], (probs > 0.5).astype(np.uint8))
+
+
+@pytest.mark.parametrize("shape, chunks, message", [
+    ((1, 1500, 1500, 1500), (1, 64, 64, 64), r"grids of 1500\^3 are too large \(at most 512\^3\)"),
+    ((10**12, 16, 16, 16), (1, 16, 16, 16), r"'voxels' declares shape \(1000000000000, 16, 16, 16\) but its data "
+                                              r"was never written \(an unfinished or damaged file\)"),
+    ((10**6, 64, 64, 64), (1, 64, 64, 64), "never written"),
+])
+def test_an_unwritten_hdf5_set_is_refused_before_allocating(tmp_path, shape, chunks, message):
+    """Issue 27, group 1: a ~2 kB file declaring terabytes (chunked, never written) fails in one line when it is
+    opened, with no allocation: before, the reader tried to allocate it and died with a traceback."""
+    import tracemalloc
+
+    from gan_core.data.dataset import VoxelDataset
+    from gan_core.data.importers import load_voxels
+
+    path = tmp_path / "fill.h5"
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("voxels", shape=shape, dtype="u1", chunks=chunks)
+    assert path.stat().st_size < 10_000
+    tracemalloc.start()
+    try:
+        for read in (lambda: VoxelDataset(path).read([0]), lambda: load_voxels(path, 16, index=0)):
+            with pytest.raises(BadFileError, match=message) as info:
+                read()
+            assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_partly_written_hdf5_set_is_refused(tmp_path):
+    from gan_core.data.dataset import VoxelDataset
+
+    with h5py.File(tmp_path / "part.h5", "w") as h5:
+        h5.create_dataset("voxels", shape=(4, 16, 16, 16), dtype="u1", chunks=(1, 16, 16, 16))[:2] = 1
+    with pytest.raises(BadFileError, match=r"only 2 of its 4 chunks written"):
+        VoxelDataset(tmp_path / "part.h5")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".h5", ".mat", ".binvox"])
+def test_grids_below_8_cubed_are_refused_not_resampled(tmp_path, suffix):
+    """Issue 27, group 3: a 1^3 to 7^3 grid cannot carry a shape; every format refuses it in one line
+    instead of silently resampling it to the size asked for. 8^3 is the smallest accepted."""
+    import scipy.io
+
+    from gan_core.data.binvox import write_binvox
+    from gan_core.data.importers import load_voxels
+
+    def save(r: int):
+        g, path = np.ones((r, r, r), np.uint8), tmp_path / f"g{r}{suffix}"
+        if suffix == ".npy":
+            np.save(path, g)
+        elif suffix == ".npz":
+            np.savez(path, voxels=g[None])
+        elif suffix == ".h5":
+            with h5py.File(path, "w") as h5:
+                h5["voxels"] = g[None]
+        elif suffix == ".mat":
+            scipy.io.savemat(path, {"instance": g})
+        else:
+            write_binvox(path, g)
+        return path
+
+    for r in (1, 2, 7):
+        with pytest.raises(BadFileError, match=rf"grids of {r}\^3 are too small to hold a shape") as info:
+            load_voxels(save(r), 32, index=0 if suffix in (".npz", ".h5") else None)
+        assert str(info.value).startswith(str(tmp_path)) and "\n" not in str(info.value)
+    assert load_voxels(save(8), 32, index=0 if suffix in (".npz", ".h5") else None).shape == (32, 32, 32)
+
+
+def test_writers_refuse_what_readers_refuse(tmp_path):
+    from gan_core.io_utils import save_voxel_npz, write_h5_dataset
+
+    for write in (lambda: save_voxel_npz(tmp_path / "a.npz", np.ones((2, 4, 4, 4))),
+                  lambda: write_h5_dataset(tmp_path / "a.h5", np.ones((2, 4, 4, 4)))):
+        with pytest.raises(BadInputError, match=r"grids of 4\^3 are too small"):
+            write()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_npz_set_with_scalar_classes(tmp_path):
     from gan_core.data.dataset import VoxelDataset
 

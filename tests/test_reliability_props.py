@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gan_core.errors import BadInputError
+from gan_core.voxel_checks import MIN_GRID
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -26,8 +27,8 @@ def grids(draw, min_side=1, max_side=12, dtypes=(np.uint8, np.bool_)):
 
 
 @st.composite
-def stacks(draw, max_n=4, max_side=10):
-    d = draw(st.integers(1, max_side))
+def stacks(draw, max_n=4, min_side=1, max_side=10):
+    d = draw(st.integers(min_side, max_side))
     n = draw(st.integers(1, max_n))
     seed = draw(st.integers(0, 2**32 - 1))
     return (np.random.default_rng(seed).random((n, d, d, d)) < draw(st.floats(0, 1))).astype(np.uint8)
@@ -57,7 +58,7 @@ def test_binvox_of_float_probabilities_thresholds_at_half(tmp_path_factory, grid
 
 
 @FAST
-@given(vox=stacks(), data=st.data())
+@given(vox=stacks(min_side=MIN_GRID, max_side=16), data=st.data())
 def test_npz_and_h5_round_trip(tmp_path_factory, vox, data):
     from gan_core.data.dataset import VoxelDataset
     from gan_core.data.importers import load_voxels
@@ -77,7 +78,7 @@ def test_npz_and_h5_round_trip(tmp_path_factory, vox, data):
 
 
 @FAST
-@given(grid=grids(dtypes=(np.uint8, np.bool_, np.float32, np.int16)))
+@given(grid=grids(min_side=MIN_GRID, dtypes=(np.uint8, np.bool_, np.float32, np.int16)))
 def test_exported_voxels_load_back(tmp_path_factory, grid):
     from gan_core.data.importers import load_voxels
     from gan_core.mesh import export_voxels

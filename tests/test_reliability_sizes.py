@@ -62,7 +62,7 @@ def test_absurd_sizes_fail_fast(tmp_path, name):
     assert time.perf_counter() - t0 < 2.0, "must be refused from the header, before reading data"
     text = str(info.value)
     assert text.startswith(str(path)) and "\n" not in text
-    assert "too large" in text or "GiB" in text or "not a readable" in text
+    assert "too large" in text or "GiB" in text or "not a readable" in text or "damaged" in text
 
 
 def test_a_512_grid_is_resampled(tmp_path):
@@ -87,3 +87,112 @@ def test_a_stack_without_grids(tmp_path):
     np.save(tmp_path / "none.npy", np.zeros((0, 8, 8, 8), np.uint8))
     with pytest.raises(BadFileError, match=r"holds no grids"):
         load_voxels(tmp_path / "none.npy", 8)
+
+
+# -- declared sizes are checked before memory is taken (issue 27, group 2) -----------------------------------
+def npz_bomb(path: Path, member: str, shape: tuple[int, ...], dtype: str = "|u1", **others: np.ndarray) -> Path:
+    """A real zip bomb: ``member`` holds ``shape`` zeros, deflated ~1000:1 (written 1 MiB at a time)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for k, v in others.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, v)
+            z.writestr(f"{k}.npy", buf.getvalue())
+        with z.open(f"{member}.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": dtype, "fortran_order": False, "shape": shape})
+            left = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            while left > 0:
+                f.write(bytes(min(left, 1 << 20)))
+                left -= 1 << 20
+    return path
+
+
+def _tagged():
+    from gan_core.io_utils import load_tagged_npz
+
+    return lambda p: load_tagged_npz(p, "x", 1)
+
+
+def _z():
+    from gan_core.commands.interpolate import resolve_z
+    from gan_core.runtime import load_model
+
+    model = load_model(profile="tiny16", device="cpu", precision="fp32")
+    return lambda p: resolve_z(f"{p}:0", model, "--a")
+
+
+def _set():
+    from gan_core.data import VoxelDataset
+
+    return VoxelDataset
+
+
+BOMBS = {  # (member, shape, dtype, other members, the reader (made before memory is traced))
+    "load_voxels": ("voxels", (1024, 64, 64, 64), "|u1", {}, lambda: lambda p: load_voxels(p, 16, index=0)),
+    "VoxelDataset voxels": ("voxels", (1024, 64, 64, 64), "|u1", {}, _set),
+    "VoxelDataset labels": ("labels", (2**25,), "<i8", {"voxels": np.zeros((2, 16, 16, 16), np.uint8)}, _set),
+    "z file": ("z", (2**21, 32), "<f4", {}, _z),
+    "tagged npz": ("_meta", (2**28,), "|u1", {}, _tagged),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_an_npz_bomb_is_refused_before_it_inflates(tmp_path, monkeypatch, name):
+    """A 260 kB npz that inflates to 256 MiB, under a 64 MiB limit: refused from the zip directory in one line
+    that says the limit and how to go past it, with (nearly) nothing allocated. Before, every reader
+    inflated it whole first (the issue's bombs pushed the process past 4 GB)."""
+    import tracemalloc
+
+    member, shape, dtype, others, reader = BOMBS[name]
+    path, read = npz_bomb(tmp_path / "bomb.npz", member, shape, dtype, **others), reader()
+    assert path.stat().st_size < 1 << 20
+    monkeypatch.setenv("GAN3D_MEMORY_LIMIT_GB", "0.0625")
+    tracemalloc.start()
+    try:
+        with pytest.raises(BadFileError) as info:
+            read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    text = str(info.value)
+    assert text.startswith(f"{path}: reading its arrays (a ") and "\n" not in text
+    assert "needs 256.0 MiB of memory, more than the 64.0 MiB allowed (GAN3D_MEMORY_LIMIT_GB=0.0625)" in text
+    assert text.endswith("or set GAN3D_MEMORY_LIMIT_GB to allow more")
+    assert peak < 32 << 20, f"{peak >> 20} MiB allocated: the bomb was inflated"
+
+
+def test_an_npz_member_declaring_more_than_it_holds_is_damaged(tmp_path):
+    from gan_core.data.dataset import VoxelDataset
+
+    npz_header(tmp_path / "set.npz", (2, 16, 16, 16))  # a 'voxels' header with 64 bytes of data
+    with pytest.raises(BadFileError, match=r"'voxels' declares \(2, 16, 16, 16\) uint8 \(8.0 KiB\) but holds "
+                                           r"192 B; the file is damaged"):
+        VoxelDataset(tmp_path / "set.npz")
+
+
+def test_a_compressed_mat_variable_is_checked_before_it_inflates(tmp_path, monkeypatch):
+    import scipy.io
+
+    scipy.io.savemat(tmp_path / "big.mat", {"instance": np.zeros((160, 160, 160))}, do_compression=True)
+    assert (tmp_path / "big.mat").stat().st_size < 1 << 20  # 31 MiB of float64 zeros, deflated
+    monkeypatch.setenv("GAN3D_MEMORY_LIMIT_GB", "0.0078125")  # 8 MiB
+    with pytest.raises(BadFileError, match=r"big\.mat: its compressed variables needs 31\.3 MiB of memory, "
+                                           r"more than the 8\.0 MiB allowed"):
+        load_voxels(tmp_path / "big.mat", 32)
+
+
+def test_the_memory_limit(monkeypatch):
+    from gan_core.errors import BadInputError
+    from gan_core.memory import check_memory, memory_limit, physical_memory
+
+    monkeypatch.delenv("GAN3D_MEMORY_LIMIT_GB", raising=False)
+    ram = physical_memory()
+    assert ram is not None and memory_limit()[0] == ram // 2
+    check_memory(ram // 2, "half the machine", hint="-")
+    with pytest.raises(BadInputError, match=r"^generating 9 shapes needs 9\.0 GiB of memory, more than the 8\.0 GiB "
+                                            r"allowed \(GAN3D_MEMORY_LIMIT_GB=8\); ask for fewer, or set"):
+        monkeypatch.setenv("GAN3D_MEMORY_LIMIT_GB", "8")
+        check_memory(9 << 30, "generating 9 shapes", hint="ask for fewer")
+    for bad in ("lots", "-1", "0", "nan", "inf"):
+        monkeypatch.setenv("GAN3D_MEMORY_LIMIT_GB", bad)
+        with pytest.raises(BadInputError, match="GAN3D_MEMORY_LIMIT_GB must be a positive number of GiB"):
+            memory_limit()

@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def resolve_z(spec: str, model, flag: str) -> np.ndarray:
     """A seed ("7") -> that seed's first z; "file.npz[:i]" -> row i of its z array (default 0)."""
     from gan_core.errors import BadFileError, BadInputError
+    from gan_core.io_utils import open_npz
     from gan_core.latent import check_z
 
     if re.fullmatch(r"-?[0-9]+", spec.strip()):  # not str.isdigit: '²' and '--5' would pass it, then crash int()
@@ -39,7 +40,7 @@ def resolve_z(spec: str, model, flag: str) -> np.ndarray:
     if not p.is_file():
         raise BadFileError(f"{flag} {path}: no such file (give a seed or FILE.npz[:INDEX])")
     try:
-        with np.load(p, allow_pickle=False) as f:
+        with open_npz(p, hint="keep only the z vectors you need in it") as f:
             if "z" not in f.files:
                 raise BadFileError(f"{flag} {path}: npz has no 'z' array")
             zs = f["z"]

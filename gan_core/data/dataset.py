@@ -5,7 +5,10 @@
 * ``.h5`` / ``.hdf5``: the same three datasets, ``voxels`` chunked one shape per chunk; read lazily, a batch
   at a time, so sets larger than RAM train with flat memory.
 
-Axis 2 is up. Occupancy is 1 inside the shape.
+Both are held to the same checks (gan_core.voxel_checks) when opened, before any voxel data is read: grids
+of MIN_GRID^3 to MAX_GRID^3, numeric, finite (a float HDF5 set is scanned once, a batch at a time), an HDF5
+dataset actually written, and what is read whole (an npz, HDF5 labels) within gan_core.memory's limit.
+Axis 2 is up. Occupancy is 1 inside the shape: integers > 0, floats > 0.5.
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ import numpy as np
 
 from gan_core.data.resample import resample
 from gan_core.errors import BadFileError, BadInputError
-from gan_core.io_utils import check_hdf5_heaps
+from gan_core.io_utils import check_hdf5_heaps, npz_header, open_npz
+from gan_core.memory import check_memory
+from gan_core.voxel_checks import binarize_voxels, check_h5_voxels, check_voxel_layout
 
 H5_SUFFIXES = (".h5", ".hdf5")
 _HEAP_CHECK_MAX_BYTES = 256 << 20  # check_hdf5_heaps reads the whole file: ~0.1 s at this size
+_SCAN_BATCH = 256  # shapes per read when a float HDF5 set is scanned for NaN
+_BYTES_PER_SHAPE = 16  # what opening a set keeps per shape (row index and label, int64)
 
 
 class VoxelDataset:
@@ -84,10 +91,11 @@ class VoxelDataset:
     # -- opening -------------------------------------------------------------------------------------------
     def _open_npz(self) -> tuple[np.ndarray, list[str], int]:
         try:
-            with np.load(self.path, allow_pickle=False) as f:
+            with open_npz(self.path) as f:
                 if "voxels" not in f.files:
                     raise BadFileError(f"{self.path}: npz has no 'voxels' array (has: {', '.join(f.files)})")
-                vox = _check_voxels(f["voxels"], self.path)
+                check_voxel_layout(*npz_header(f.zip, "voxels.npy"), self.path)  # before it inflates
+                vox = binarize_voxels(f["voxels"], self.path)
                 n = len(vox)
                 labels = f["labels"] if "labels" in f.files else np.zeros(n, np.int64)
                 names = f["classes"] if "classes" in f.files else np.array(["shape"])
@@ -114,17 +122,20 @@ class VoxelDataset:
             vox = h5.get("voxels")
             if not isinstance(vox, h5py.Dataset):
                 raise BadFileError(f"{self.path}: HDF5 file has no 'voxels' dataset")
-            if vox.ndim != 4 or not (vox.shape[1] == vox.shape[2] == vox.shape[3]):
-                raise BadFileError(f"{self.path}: 'voxels' must be (N, R, R, R), got {vox.shape}")
-            if vox.dtype.kind not in "biuf":
-                raise BadFileError(f"{self.path}: 'voxels' must be numeric, got dtype {vox.dtype}")
-            n = vox.shape[0]
-            labels = _h5_array(h5, "labels", self.path, np.zeros(n, np.int64))
-            names = _h5_array(h5, "classes", self.path, np.array(["shape"]))
+            n = check_h5_voxels(vox, self.path)[0]
+            check_memory(n * _BYTES_PER_SHAPE, f"{self.path}: indexing its {n} shapes", error=BadFileError,
+                         hint="split the set into smaller files")
+            labels = _h5_array(h5, "labels", self.path)
+            labels = np.zeros(n, np.int64) if labels is None else labels
+            names = _h5_array(h5, "classes", self.path)
+            names = np.array(["shape"]) if names is None else names
             if names.ndim != 1:
                 raise BadFileError(f"{self.path}: 'classes' must be a list of names, got shape {names.shape}")
             classes = [c.decode() if isinstance(c, bytes) else str(c) for c in names]
             labels = _check_labels(labels, classes, n, self.path)
+            if vox.dtype.kind == "f":  # the npz check for NaN and Inf, a batch at a time: flat memory
+                for s in range(0, n, _SCAN_BATCH):
+                    binarize_voxels(vox[s:s + _SCAN_BATCH], self.path)
         except (OSError, KeyError, RuntimeError, ValueError, TypeError) as e:  # h5py on damaged metadata
             h5.close()
             reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
@@ -143,8 +154,13 @@ class VoxelDataset:
         """Grids at ``positions`` (0 <= p < len(self)) as uint8 (B, R, R, R) in {0, 1}, in the given order."""
         pos = np.asarray(positions, dtype=np.int64)
         rows = self.indices[pos]
+        itemsize = 1 if self._voxels is not None else self._h5["voxels"].dtype.itemsize  # type: ignore[index]
+        r = max(self.resolution, self.stored_resolution)
+        # the rows read, their reordered copy, the uint8 grids and their resampled copy
+        check_memory(len(rows) * r**3 * (2 * itemsize + 2), f"{self.path}: reading {len(rows)} shapes at once",
+                     hint="read fewer at a time (chunks())")
         if self._voxels is not None:
-            vox = self._voxels[rows]
+            vox = self._voxels[rows]  # binarised when opened
         else:
             # h5py wants increasing, unique indices: read sorted, then restore the requested order.
             uniq, inverse = np.unique(rows, return_inverse=True)
@@ -154,7 +170,7 @@ class VoxelDataset:
                 reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
                 raise BadFileError(f"{self.path}: cannot read shapes {uniq[:5].tolist()} ({reason}); "
                                    "the file is damaged") from None
-        vox = (vox > 0).astype(np.uint8)
+            vox = binarize_voxels(vox, self.path)
         if self.resolution != self.stored_resolution:
             vox = resample(vox, self.resolution)
         return vox
@@ -193,27 +209,21 @@ class VoxelDataset:
         return f"VoxelDataset({self.path.name!r}, n={len(self)}, resolution={self.resolution})"
 
 
-def _h5_array(h5, name: str, path: Path, default: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _h5_array(h5, name: str, path: Path) -> np.ndarray | None:  # type: ignore[no-untyped-def]
+    """Dataset ``name`` read whole (None if absent), once its declared size passed check_memory."""
     import h5py
 
     if name not in h5:
-        return default
+        return None
     if not isinstance(h5[name], h5py.Dataset):
         raise BadFileError(f"{path}: '{name}' must be a dataset, not a group")
+    ds = h5[name]
+    check_memory(ds.size * ds.dtype.itemsize, f"{path}: reading '{name}' {ds.shape}",
+                 hint="repair or rewrite the file", error=BadFileError)
     try:
         return np.asarray(h5[name][()])
     except (OSError, ValueError, TypeError) as e:
         raise BadFileError(f"{path}: cannot read '{name}' ({type(e).__name__}: {str(e).splitlines()[0]})") from None
-
-
-def _check_voxels(vox: np.ndarray, path: Path) -> np.ndarray:
-    if vox.ndim != 4 or not (vox.shape[1] == vox.shape[2] == vox.shape[3]):
-        raise BadFileError(f"{path}: 'voxels' must be (N, R, R, R), got shape {vox.shape}")
-    if vox.dtype.kind not in "biuf":
-        raise BadFileError(f"{path}: 'voxels' must be numeric, got dtype {vox.dtype}")
-    if vox.dtype.kind == "f" and not np.isfinite(vox).all():
-        raise BadFileError(f"{path}: 'voxels' contains NaN or Inf")
-    return vox
 
 
 def _check_labels(labels: np.ndarray, classes: list[str], n: int, path: Path) -> np.ndarray:

@@ -10,8 +10,10 @@ Supported suffixes:
 * ``.mat``: 3DShapeNets style, variable ``instance`` or else the first 3D (or 4D) numeric variable;
   MATLAB v7.3 files are HDF5 and are read with h5py (axes reversed back to MATLAB's order).
 
-Values: bool/integer grids are occupied where > 0, float grids where > 0.5. Every problem with a file
-raises BadFileError with a one-line message that names the file.
+Values: bool/integer grids are occupied where > 0, float grids where > 0.5. Every file passes the checks of
+:mod:`gan_core.voxel_checks` (grids of MIN_GRID^3 to MAX_GRID^3, numeric, finite), from its header before any
+data is read where the format allows; every problem raises BadFileError with a one-line message that names
+the file.
 
 Resolution policy (:func:`match_resolution`): sizes that differ by an integer factor use
 :func:`gan_core.data.resample.resample` (trilinear up, quarter-filled block vote down, so thin parts
@@ -33,18 +35,19 @@ from gan_core.data.binvox import read_binvox
 from gan_core.data.mesh_readers import MESH_SUFFIXES, read_mesh
 from gan_core.data.resample import resample
 from gan_core.errors import BadFileError, BadInputError, Gan3dError
+from gan_core.io_utils import npz_header, open_npz
+from gan_core.memory import check_memory
+from gan_core.voxel_checks import MAX_GRID, MIN_GRID, binarize_voxels, check_h5_voxels, check_voxel_layout
 
 __all__ = [
-    "GRID_SUFFIXES", "MESH_SUFFIXES", "SET_SUFFIXES", "SUPPORTED_SUFFIXES", "LoadedSet", "find_voxel_files",
-    "load_voxel_set", "load_voxels", "match_resolution", "voxel_array_shape",
+    "GRID_SUFFIXES", "MAX_GRID", "MESH_SUFFIXES", "MIN_GRID", "SET_SUFFIXES", "SUPPORTED_SUFFIXES", "LoadedSet",
+    "find_voxel_files", "load_voxel_set", "load_voxels", "match_resolution", "voxel_array_shape",
 ]
 
 SET_SUFFIXES = (".npz", ".h5", ".hdf5")
 # Array files can claim any size in a few bytes (an HDF5 dataset is all fill value until written, a zip
-# member inflates ~1000x), so sizes are checked from the header before any data is read. 512^3 is the
-# largest grid load_voxels resamples in seconds (1.5 s to 32^3; a non-multiple like 500^3 takes ~1 min).
-MAX_GRID = 512
-MAX_READ_BYTES = 4 << 30  # an npz member is read whole: refuse more than this
+# member inflates ~1000x), so sizes are checked from the header before any data is read: the grid by
+# gan_core.voxel_checks, what a whole read needs by gan_core.memory.
 GRID_SUFFIXES = (".binvox", ".npy", ".mat", *SET_SUFFIXES)
 SUPPORTED_SUFFIXES = GRID_SUFFIXES + MESH_SUFFIXES
 DEFAULT_MESH_RESOLUTION = 32
@@ -86,8 +89,9 @@ def load_voxels(
     ((32, 32, 32), dtype('uint8'))
     """
     p = Path(path)
-    if resolution is not None and (not isinstance(resolution, (int, np.integer)) or not 2 <= resolution <= 512):
-        raise BadInputError(f"resolution must be an integer in 2..512, got {resolution!r}")
+    if resolution is not None and (not isinstance(resolution, (int, np.integer))
+                                   or not MIN_GRID <= resolution <= MAX_GRID):
+        raise BadInputError(f"resolution must be an integer in {MIN_GRID}..{MAX_GRID}, got {resolution!r}")
     suffix = _check_path(p)
     if suffix in MESH_SUFFIXES:
         verts, faces = read_mesh(p)
@@ -99,12 +103,13 @@ def load_voxels(
             raise BadFileError(f"{p}: {e}") from None
     if suffix == ".binvox":
         grid = read_binvox(p)
+        check_voxel_layout(grid.shape, grid.dtype, p, stack=False)
         if index not in (None, 0):
             raise BadInputError(f"index {index} out of range: {p.name} holds a single grid")
     else:
         grid = _read_array_file(p, suffix, index, binarize)
     if resolution and grid.shape[0] != resolution:
-        return match_resolution(_finish(grid, p, binarize=True), resolution)
+        return match_resolution(binarize_voxels(grid, p), resolution)
     return grid
 
 
@@ -129,22 +134,24 @@ def _read_array_file(p: Path, suffix: str, index: int | None, binarize: bool) ->
         raise BadFileError(f"{p}: not a valid {_KIND[suffix]} file (wrong magic bytes; corrupt or misnamed?)")
     try:
         if suffix == ".npy":
-            return _finish(_select(np.load(p, mmap_mode="r", allow_pickle=False), p, index), p, binarize)
-        if suffix == ".npz":
-            with np.load(p, allow_pickle=False) as f:
+            grid = _select(np.load(p, mmap_mode="r", allow_pickle=False), p, index)
+        elif suffix == ".npz":
+            with open_npz(p) as f:
                 if "voxels" not in f.files:
                     raise BadFileError(f"{p}: npz has no 'voxels' array (has: {', '.join(f.files) or 'nothing'})")
-                _check_npz_member_size(f.zip, p)
-                return _finish(_select(f["voxels"], p, index), p, binarize)
-        if suffix in (".h5", ".hdf5"):
+                check_voxel_layout(*npz_header(f.zip, "voxels.npy"), p, stack=False)  # before it inflates
+                grid = _select(f["voxels"], p, index)
+        elif suffix in (".h5", ".hdf5"):
             import h5py
 
             with h5py.File(p, "r") as h5:
                 if "voxels" not in h5 or not isinstance(h5["voxels"], h5py.Dataset):
                     raise BadFileError(f"{p}: HDF5 file has no 'voxels' dataset")
-                _check_numeric(h5["voxels"], p)
-                return _finish(_select(h5["voxels"], p, index), p, binarize)
-        return _finish(_select(_read_mat(p), p, index), p, binarize)
+                check_h5_voxels(h5["voxels"], p, stack=False)
+                grid = _select(h5["voxels"], p, index)
+        else:
+            grid = _select(_read_mat(p), p, index)
+        return binarize_voxels(grid, p, binarize=binarize)
     except Gan3dError:
         raise
     except Exception as e:  # zipfile.BadZipFile, OSError, EOFError, ValueError (pickle, header), KeyError ...
@@ -188,26 +195,17 @@ def _read_mat73(p: Path) -> np.ndarray:
     with h5py.File(p, "r") as h5:
         arrays = {k: v for k, v in h5.items() if isinstance(v, h5py.Dataset)}
         ds = _pick_mat_array(arrays, p)
-        nbytes = math.prod(ds.shape) * ds.dtype.itemsize
-        if ds.ndim >= 3 and max(ds.shape[:3]) > MAX_GRID:  # (R, R, R[, N]) in h5py's reversed order
-            raise BadFileError(f"{p}: grids of {max(ds.shape[:3])}^3 are too large (at most {MAX_GRID}^3); "
-                               "resample the file first")
-        if nbytes > MAX_READ_BYTES:  # read whole below: check the size first
-            raise BadFileError(f"{p}: array {tuple(ds.shape[::-1])} needs {nbytes / 2**30:.1f} GiB to read "
-                               f"(at most {MAX_READ_BYTES >> 30} GiB)")
+        check_h5_voxels(ds, p, stack=False, matlab=True)
+        check_memory(math.prod(ds.shape) * ds.dtype.itemsize, f"{p}: array {tuple(ds.shape[::-1])}",  # read whole
+                     hint="save fewer grids per file", error=BadFileError)
         # MATLAB writes column-major, so h5py sees the axes reversed: transpose back.
         return np.asarray(ds[()]).T
 
 
-def _check_numeric(ds, p: Path) -> None:  # type: ignore[no-untyped-def]
-    """Before reading: strings and objects live in HDF5's global heap, whose damage can hang HDF5."""
-    if ds.dtype.kind not in "biuf":
-        raise BadFileError(f"{p}: voxel values must be numeric, got dtype {ds.dtype}")
-
-
 def _pick_mat_array(arrays: dict, p: Path):  # type: ignore[no-untyped-def]
+    """'instance', else the first 3D (then 4D) numeric array; checked by the caller before it is read (strings
+    and objects live in HDF5's global heap, whose damage can hang HDF5)."""
     if "instance" in arrays:
-        _check_numeric(arrays["instance"], p)
         return arrays["instance"]
     for ndim in (3, 4):
         for v in arrays.values():
@@ -219,14 +217,9 @@ def _pick_mat_array(arrays: dict, p: Path):  # type: ignore[no-untyped-def]
 
 def _select(arr, p: Path, index: int | None):  # type: ignore[no-untyped-def]
     """One (R, R, R) grid out of a 3D grid, an (N, R, R, R) stack or an (N, 1, R, R, R) batch."""
-    shape = tuple(arr.shape)
-    if len(shape) == 5 and shape[1] == 1:
-        shape = (shape[0], *shape[2:])
-        arr = arr.reshape(shape) if isinstance(arr, np.ndarray) else arr
-    if len(shape) not in (3, 4) or not (shape[-1] == shape[-2] == shape[-3]) or shape[-1] == 0:
-        raise BadFileError(f"{p}: expected a cubic grid (R, R, R) or a stack (N, R, R, R), got shape {shape}")
-    if shape[-1] > MAX_GRID:
-        raise BadFileError(f"{p}: grids of {shape[-1]}^3 are too large (at most {MAX_GRID}^3); resample the file first")
+    shape = check_voxel_layout(arr.shape, arr.dtype, p, stack=False)
+    if isinstance(arr, np.ndarray) and arr.ndim == 5:
+        arr = arr.reshape(shape)
     if len(shape) == 4 and shape[0] == 0:
         raise BadFileError(f"{p}: holds no grids (shape {shape})")
     if len(shape) == 3:
@@ -242,32 +235,6 @@ def _select(arr, p: Path, index: int | None):  # type: ignore[no-untyped-def]
         raise BadInputError(f"index {index} out of range: {p.name} holds {n} grids")
     out = arr[index]
     return out.reshape(shape[1:]) if out.ndim == 4 else out  # h5py (N, 1, R, R, R) rows
-
-
-def _check_npz_member_size(zf: zipfile.ZipFile, p: Path) -> None:
-    """Refuse an npz whose 'voxels' header promises more than MAX_READ_BYTES or grids over MAX_GRID^3,
-    before numpy allocates and inflates it (a few-kB file can claim terabytes)."""
-    with zf.open("voxels.npy") as f:
-        version = np.lib.format.read_magic(f)
-        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = reader(f)
-    if len(shape) >= 3 and shape[-1] > MAX_GRID:
-        raise BadFileError(f"{p}: grids of {shape[-1]}^3 are too large (at most {MAX_GRID}^3); resample the file first")
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > MAX_READ_BYTES:
-        raise BadFileError(f"{p}: 'voxels' {tuple(shape)} needs {nbytes / 2**30:.1f} GiB to read whole (at most "
-                           f"{MAX_READ_BYTES >> 30} GiB); convert it to .h5 (gan3d convert), which is read lazily")
-
-
-def _finish(grid: np.ndarray, p: Path, binarize: bool) -> np.ndarray:
-    g = np.asarray(grid)
-    if g.dtype.kind not in "biuf":
-        raise BadFileError(f"{p}: voxel values must be numeric, got dtype {g.dtype}")
-    if g.dtype.kind == "f":
-        if not np.isfinite(g).all():
-            raise BadFileError(f"{p}: voxel values contain NaN or Inf")
-        return (g > 0.5).astype(np.uint8) if binarize else g.astype(np.float32)
-    return (g > 0).astype(np.uint8)
 
 
 def match_resolution(grid: np.ndarray, resolution: int) -> np.ndarray:
@@ -293,11 +260,8 @@ def voxel_array_shape(path: str | Path) -> tuple[int, ...]:
         if suffix == ".npy":
             return tuple(np.load(p, mmap_mode="r", allow_pickle=False).shape)
         if suffix == ".npz":
-            with zipfile.ZipFile(p) as z, z.open("voxels.npy") as f:
-                version = np.lib.format.read_magic(f)
-                fmt = np.lib.format
-                reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-                return tuple(reader(f)[0])
+            with zipfile.ZipFile(p) as z:
+                return npz_header(z, "voxels.npy")[0]
         if suffix in (".h5", ".hdf5"):
             import h5py
 
