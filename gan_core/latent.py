@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from gan_core.config import Profile
 from gan_core.errors import BadInputError
+from gan_core.memory import check_memory
 
 
 def sample_z(
@@ -23,6 +24,7 @@ def sample_z(
     """
     if n < 0:
         raise BadInputError(f"number of samples must be >= 0, got {n}")
+    check_memory(n * profile.z_dim * 4, f"{n} latent vectors", hint="ask for fewer samples")
     if seed is not None and not _SEED_MIN <= int(seed) <= _SEED_MAX:  # torch's range; beyond it, OverflowError
         raise BadInputError(f"seed must be an integer in {_SEED_MIN}..{_SEED_MAX}, got {seed}")
     if generator is None:

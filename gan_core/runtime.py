@@ -23,6 +23,7 @@ from gan_core.config import Profile, get_profile
 from gan_core.device import autocast, autocast_dtype, describe, pick_device
 from gan_core.errors import BadCheckpointError, Gan3dError
 from gan_core.latent import check_z, project, sample_z
+from gan_core.memory import check_memory
 from gan_core.models import Discriminator, Generator, ImageEncoder, inference_generator
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ class Model:
     def generate(self, z: np.ndarray | torch.Tensor, *, use_cache: bool = True) -> np.ndarray:
         """Occupancy grids (N, R, R, R) float32 in [0, 1] for z (N, z_dim) or (z_dim,)."""
         zs = check_z(z, self.profile.z_dim)
+        check_memory(len(zs) * self.resolution**3 * 4, f"generating {len(zs)} shapes of {self.resolution}^3",
+                     hint="generate fewer at a time")
         t0 = time.perf_counter()
         out = np.empty((len(zs),) + (self.resolution,) * 3, np.float32)
         with self._lock:

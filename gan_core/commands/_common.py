@@ -129,6 +129,19 @@ def load_model_from_args(args: argparse.Namespace):  # -> gan_core.runtime.Model
     return load_model(args.checkpoint, device=args.device, precision=args.precision)
 
 
+# What write_shapes' caller holds per voxel: the float32 occupancy and the uint8 copies on the way to the file.
+OUTPUT_BYTES_PER_VOXEL = 7
+
+
+def check_output_size(model, n: int, flag: str, *, hint: str, probabilities: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Refuse up front (before z or any shape is made) a command whose ``n`` shapes and their z, written with
+    write_shapes, cannot fit in memory: one line with the limit, ``hint`` and the way to raise the limit."""
+    from gan_core.memory import check_memory
+
+    per_shape = model.resolution**3 * (OUTPUT_BYTES_PER_VOXEL + 2 * probabilities) + 4 * model.profile.z_dim
+    check_memory(n * per_shape, f"{flag} {n} ({n} shapes of {model.resolution}^3)", hint=hint)
+
+
 def write_shapes(out: Path, occupancy, z, *, level: float = 0.5, meshes: str | None = None, fmt: str = "stl",
                  probabilities: bool = False, model=None, **extra) -> None:
     """Write generated shapes: an npz (voxels uint8, z, extras) and optionally one mesh per shape."""

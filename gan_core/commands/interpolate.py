@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_core.commands._common import add_model_args, load_model_from_args, write_shapes
+from gan_core.commands._common import add_model_args, check_output_size, load_model_from_args, write_shapes
 
 HELP = "interpolate between two shapes in z (lerp or slerp); npz of the path, optionally meshes"
 EXAMPLE = "gan3d interpolate --a 0 --b 1 --steps 9 --mode slerp --out path.npz --meshes path/"
@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 2:
         raise BadInputError(f"--steps must be >= 2, got {args.steps}")
     model = load_model_from_args(args)
+    check_output_size(model, args.steps, "--steps", hint="lower --steps")
     za, zb = resolve_z(args.a, model, "--a"), resolve_z(args.b, model, "--b")
     zs = path(za, zb, args.steps, args.mode)
     occ = model.generate(zs, use_cache=False)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_core.commands._common import add_model_args, load_model_from_args, progress, write_shapes
+from gan_core.commands._common import (
+    add_model_args, check_output_size, load_model_from_args, progress, write_shapes,
+)
 
 HELP = "generate N shapes from seeded random z (npz with voxels and z; optionally meshes)"
 EXAMPLE = "gan3d sample --n 16 --seed 0 --out samples.npz --meshes samples/ --format stl"
@@ -34,10 +36,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.level < 1:
         raise BadInputError(f"--level must be in (0, 1), got {args.level}")
     model = load_model_from_args(args)
+    check_output_size(model, args.n, "--n", probabilities=args.probabilities,
+                      hint="lower --n (runs with other --seed values give more shapes)")
     z = model.sample_z(args.n, args.seed)
-    chunks = [model.generate(z[i:i + 32], use_cache=False)
-              for i in progress(range(0, args.n, 32), total=(args.n + 31) // 32, desc="generating", unit="batch")]
-    occ = np.concatenate(chunks)
+    occ = np.empty((args.n,) + (model.resolution,) * 3, np.float32)  # filled in place: no second copy
+    for i in progress(range(0, args.n, 32), total=(args.n + 31) // 32, desc="generating", unit="batch"):
+        occ[i:i + 32] = model.generate(z[i:i + 32], use_cache=False)
     write_shapes(Path(args.out), occ, z, level=args.level, meshes=args.meshes, fmt=args.format,
                  probabilities=args.probabilities, model=model)
     if args.grid:
