@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import os
 import pickle
 import time
 import zipfile
@@ -136,6 +138,56 @@ def _truncated(src: Callable[[Path], Path], name: str, keep: float) -> Callable[
     return make
 
 
+MEMORY_ENV = "GAN3D_MEMORY_LIMIT_GB"
+BOMB_SHAPE = (1024, 64, 64, 64)  # 256 MiB of zeros: deflated to ~260 kB
+
+
+def _npz_bomb(name: str, member: str, shape: tuple[int, ...], dtype: str = "|u1",
+              **others: Any) -> Callable[[Path], Path]:
+    """A real zip bomb: ``member`` holds ``shape`` zeros, deflated (~1000:1) and written 1 MiB at a time,
+    beside small valid arrays ``others``."""
+    def make(d: Path) -> Path:
+        with zipfile.ZipFile(d / name, "w", zipfile.ZIP_DEFLATED) as z:
+            for k, v in others.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asarray(v), allow_pickle=False)
+                z.writestr(f"{k}.npy", buf.getvalue())
+            with z.open(f"{member}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array_header_1_0(f, {"descr": dtype, "fortran_order": False, "shape": shape})
+                left, block = math.prod(shape) * np.dtype(dtype).itemsize, bytes(1 << 20)
+                while left > 0:
+                    f.write(block[:min(left, len(block))])
+                    left -= len(block)
+        return d / name
+    return make
+
+
+def _limited(run: Callable[[Any], object], gib: float = 1 / 16) -> Callable[[Any], object]:
+    """``run`` under a memory limit of ``gib`` (64 MiB by default), so a bomb of a few hundred MB shows
+    whether declared sizes are checked before inflating, without taking gigabytes from the machine."""
+    def go(arg: Any) -> object:
+        old = os.environ.get(MEMORY_ENV)
+        os.environ[MEMORY_ENV] = str(gib)
+        try:
+            return run(arg)
+        finally:
+            if old is None:
+                os.environ.pop(MEMORY_ENV, None)
+            else:
+                os.environ[MEMORY_ENV] = old
+    return go
+
+
+def _unwritten(name: str, shape: tuple[int, ...], chunks: tuple[int, ...], key: str = "voxels",
+               **others: Any) -> Callable[[Path], Path]:
+    """An HDF5 file whose dataset ``key`` declares ``shape`` (chunked) and was never written: all fill value."""
+    def build(h: h5py.File) -> None:
+        h.create_dataset(key, shape=shape, dtype="u1" if key == "voxels" else "i8", chunks=chunks)
+        for k, v in others.items():
+            h.create_dataset(k, data=v)
+    return _h5(name, build)
+
+
 def _grid(r: int = 16) -> np.ndarray:
     from gan_core.data.synthetic import chair
 
@@ -220,12 +272,23 @@ def _voxel_cases() -> list[Case]:
         Case(c, "no suffix", _bytes("voxels", b"\x93NUMPY"), run),
         Case(c, "a directory", lambda d: (d / "dir.npy").mkdir() or d / "dir.npy", run),
         Case(c, "missing file", lambda d: d / "missing.binvox", run),
-        Case(c, "1^3 grid", _npy("tiny.npy", np.ones((1, 1, 1), np.uint8)), run),  # cannot hold a shape
+        # declared sizes trusted, degenerate grids (issue 27)
+        Case(c, "npz bomb: 256 MiB in 260 kB (64 MiB allowed)", _npz_bomb("bomb.npz", "voxels", BOMB_SHAPE),
+             _limited(lambda p: load_voxels(p, 16, index=0))),
+        Case(c, "unwritten 10^9 x 64^3 stack (h5), index 0", _unwritten("st.h5", (10**9, 64, 64, 64), (1, 64, 64, 64)),
+             lambda p: load_voxels(p, 16, index=0)),
+        Case(c, "1^3 grid", _npy("tiny.npy", np.ones((1, 1, 1), np.uint8)), run),
+        Case(c, "4^3 grid (npz)", _npz("g4.npz", voxels=np.ones((1, 4, 4, 4), np.uint8)), run),
+        Case(c, "7^3 grid (binvox)", _binvox("g7.binvox", "7 7 7", b"\x01\xff\x01\x58"), run),
+        Case(c, "2^3 grid (mat)", lambda d: _savemat(d / "g2.mat", {"instance": np.ones((2, 2, 2), np.uint8)}), run),
+        Case(c, "2^3 float grid (h5)", _h5("g2.h5", lambda h: h.create_dataset("voxels", data=np.ones((2, 2, 2)))),
+             run),
         # odd but valid
         Case(c, "all-zero grid", _npy("zero.npy", np.zeros((16, 16, 16), np.uint8)), run, expect="ok"),
         Case(c, "all-one bool grid", _npy("one.npy", np.ones((8, 8, 8), bool)), run, expect="ok"),
         Case(c, "negative ints", _npy("neg.npy", -np.ones((16, 16, 16), np.int64)), run, expect="ok"),
         Case(c, "big-endian float", _npy("be.npy", r.astype(">f8")), run, expect="ok"),
+        Case(c, "8^3 grid (the smallest)", _npy("g8.npy", np.ones((8, 8, 8), np.uint8)), run, expect="ok"),
         Case(c, "30^3 grid (3DShapeNets)", _npy("g30.npy", np.ones((30, 30, 30), np.uint8)), run, expect="ok"),
         Case(c, "(1, 1, R, R, R) batch", _npy("b.npy", r[None, None]), run, expect="ok"),
     ]
@@ -330,7 +393,24 @@ def _set_cases() -> list[Case]:
         Case(c, "h5 voxels 3-d", _h5("v3.h5", lambda h: h.create_dataset("voxels", data=v[0])), run),
         Case(c, "h5 garbage", _bytes("g.h5", b"\x89HDF\r\n\x1a\n" + b"\xff" * 600), run),
         Case(c, "unknown suffix", _bytes("set.zip", b"PK"), run),
+        # HDF5 held to the npz checks, declared sizes trusted, degenerate grids (issue 27)
+        Case(c, "h5 voxels nan", _h5("vn.h5", lambda h: h.create_dataset(
+            "voxels", data=np.full((2, 16, 16, 16), np.nan))), run),
+        Case(c, "h5 voxels one inf (float16)", _h5("vi.h5", lambda h: h.create_dataset(
+            "voxels", data=np.where(np.arange(2 * 16**3).reshape(2, 16, 16, 16) == 77, np.inf, 0).astype(np.float16))),
+             run),
+        Case(c, "h5 unwritten 1500^3 set", _unwritten("u1500.h5", (1, 1500, 1500, 1500), (1, 64, 64, 64)), run),
+        Case(c, "h5 unwritten 10^12 shapes", _unwritten("u12.h5", (10**12, 16, 16, 16), (1, 16, 16, 16)), run),
+        Case(c, "h5 labels declare 10^12", _unwritten("l12.h5", (10**12,), (4096,), key="labels", voxels=v), run),
+        Case(c, "npz bomb in voxels (64 MiB allowed)", _npz_bomb("vb.npz", "voxels", BOMB_SHAPE), _limited(run)),
+        Case(c, "npz bomb in labels (64 MiB allowed)", _npz_bomb("lb.npz", "labels", (2**25,), "<i8", voxels=v),
+             _limited(run)),
+        Case(c, "1^3 set", _npz("r1.npz", voxels=np.ones((2, 1, 1, 1), np.uint8)), run),
+        Case(c, "2^3 h5 set resampled to 16^3", _h5("r2.h5", lambda h: h.create_dataset(
+            "voxels", data=np.ones((2, 2, 2, 2), np.uint8))), lambda p: VoxelDataset(p, resolution=16).read([0])),
         Case(c, "no labels or classes", _npz("bare.npz", voxels=v), run, expect="ok"),
+        Case(c, "float h5 set (control)", _h5("f.h5", lambda h: h.create_dataset("voxels", data=v.astype(np.float32))),
+             run, expect="ok"),
     ]
 
 
@@ -513,6 +593,8 @@ def _z_cases() -> list[Case]:
         Case(c, "negative index", lambda d: f"{zfile('neg.npz', z=np.zeros((2, 32)))(d)}:-1", run,
              error=BadInputError, names_file=False),
         Case(c, "missing file", lambda d: d / "nothere.npz", run, names_file=False),
+        Case(c, "npz bomb in z (64 MiB allowed)", lambda d: f"{_npz_bomb('zb.npz', 'z', (2**21, 32), '<f4')(d)}:0",
+             _limited(run), names_file=False),
         Case(c, "seed '--5'", lambda d: "--5", run, names_file=False),
         Case(c, "seed '²'", lambda d: "\u00b2", run, names_file=False),
         Case(c, "seed beyond 2^64", lambda d: "99999999999999999999999", run, error=BadInputError, names_file=False),
@@ -522,8 +604,39 @@ def _z_cases() -> list[Case]:
     ]
 
 
+# -- requests whose output cannot fit in memory ------------------------------------------------------------
+def _request_cases() -> list[Case]:
+    """Counts on the command line (safe to run before the fix too: each fails at once in the allocator)."""
+    def cli(*argv: str) -> Callable[[Path], list[str]]:
+        def make(d: Path) -> list[str]:
+            ckpt = _torch_file("m.pt", _ckpt_dict)(d)
+            return [a.format(ckpt=ckpt, d=d) for a in argv]
+        return make
+
+    def run(argv: list[str]) -> object:
+        from gan_core.cli import build_parser
+
+        args = build_parser().parse_args(argv)
+        return args._run(args)
+
+    c = "request size"
+    return [
+        Case(c, "sample --n 10^9", cli("sample", "--checkpoint", "{ckpt}", "--n", str(10**9), "--out", "{d}/s.npz"),
+             run, error=BadInputError, names_file=False),
+        Case(c, "sample --n 10^9 --probabilities", cli("sample", "--checkpoint", "{ckpt}", "--n", str(10**9),
+                                                       "--probabilities", "--out", "{d}/s.npz"),
+             run, error=BadInputError, names_file=False),
+        Case(c, "interpolate --steps 10^10", cli("interpolate", "--checkpoint", "{ckpt}", "--a", "0", "--b", "1",
+                                                 "--steps", str(10**10), "--out", "{d}/i.npz"),
+             run, error=BadInputError, names_file=False),
+        Case(c, "sample --n 4 (control)", cli("sample", "--checkpoint", "{ckpt}", "--n", "4", "--out", "{d}/s.npz"),
+             run, expect="ok", names_file=False),
+    ]
+
+
 def all_cases() -> list[Case]:
-    return _voxel_cases() + _mesh_cases() + _set_cases() + _checkpoint_cases() + _bank_cases() + _z_cases()
+    return (_voxel_cases() + _mesh_cases() + _set_cases() + _checkpoint_cases() + _bank_cases() + _z_cases()
+            + _request_cases())
 
 
 __all__ = ["Case", "Outcome", "TIME_BUDGET_S", "all_cases", "run_case", "json"]
