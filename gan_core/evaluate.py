@@ -159,6 +159,66 @@ def svm_classify(
     )
 
 
+@dataclass
+class CurvePoint:
+    """Accuracy with ``per_class`` labelled training shapes per class (None: all), over ``repeats`` draws."""
+
+    per_class: int | None
+    n_train: int
+    mean: float
+    std: float
+    accuracies: list[float]
+
+
+def limited_data_curve(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    *,
+    class_names: Sequence[str],
+    per_class: Sequence[int | None],
+    repeats: int = 5,
+    seed: int = 0,
+    c_grid: Sequence[float] = DEFAULT_C_GRID,
+    folds: int = 5,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CurvePoint]:
+    """Test accuracy of :func:`svm_classify` trained on N shapes per class drawn from the training set (the
+    paper's Figure 4), for each N in ``per_class`` (None: every training shape, drawn once), ``repeats``
+    draws each. A class with fewer than N shapes gives all it has. C is cross-validated on the draw itself
+    where each class has two or more shapes, else C = 1 (one shape per class leaves nothing to validate on).
+    """
+    if repeats < 1:
+        raise BadInputError(f"--repeats must be >= 1, got {repeats}")
+    ytr = np.asarray(train_y)
+    classes = np.unique(ytr)
+    jobs = [(n, r) for n in per_class for r in range(1 if n is None else repeats)]
+    done, points = 0, []
+    for n in per_class:
+        if n is not None and n < 1:
+            raise BadInputError(f"--per-class values must be >= 1, got {n}")
+        accs, size = [], 0
+        for r in range(1 if n is None else repeats):
+            if n is None:
+                pick = np.arange(len(ytr))
+            else:
+                rng = np.random.default_rng([seed, n, r])
+                pick = np.sort(np.concatenate([rng.permutation(np.flatnonzero(ytr == c))[:n] for c in classes]))
+            counts = np.bincount(ytr[pick])
+            grid = c_grid if counts[counts > 0].min() >= 2 else [1.0]
+            rep = svm_classify(train_x[pick], ytr[pick], test_x, test_y, class_names=class_names, c_grid=grid,
+                               folds=folds, seed=seed)
+            accs.append(rep.accuracy)
+            size = len(pick)
+            done += 1
+            if progress is not None:
+                progress(done, len(jobs))
+        points.append(CurvePoint(per_class=n, n_train=size, mean=float(np.mean(accs)), std=float(np.std(accs)),
+                                 accuracies=accs))
+    return points
+
+
 def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2 or len(x) == 0 or y.shape != (len(x),) or y.dtype.kind not in "iu":
@@ -337,5 +397,5 @@ def _to_resolution(v: np.ndarray, res: int) -> np.ndarray:
 
 __all__ = [
     "ClassificationReport", "chamfer_distances", "coverage_mmd", "generation_metrics", "iou_distances", "one_nna",
-    "surface_points", "svm_classify",
+    "surface_points", "svm_classify", "limited_data_curve", "CurvePoint",
 ]

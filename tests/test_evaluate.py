@@ -146,3 +146,35 @@ def test_svm_three_gaussian_classes_single_c():
     assert rep.confusion == [[9, 0, 0], [0, 9, 0], [0, 0, 9]]
     with pytest.raises(BadInputError, match="differ in length"):
         svm_classify(x, y, x[:, :5], y, class_names=list("abc"))
+
+
+def test_limited_data_curve_draws_n_per_class_and_scores_each_draw():
+    from gan_core.evaluate import limited_data_curve
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[20.0, 0, 0], [0, 20.0, 0], [0, 0, 20.0]])
+    y = np.array([0] * 3 + [1] * 10 + [2] * 10)  # class 0 has only 3 training shapes
+    x = centres[y] + rng.normal(size=(len(y), 3))
+    yt = np.repeat(np.arange(3), 20)
+    xt = centres[yt] + rng.normal(size=(60, 3))
+    pts = limited_data_curve(x, y, xt, yt, class_names=list("abc"), per_class=[1, 5, None], repeats=3, folds=2)
+    assert [p.per_class for p in pts] == [1, 5, None]
+    assert [p.n_train for p in pts] == [3, 3 + 5 + 5, 23]  # a class short of N gives all it has
+    assert [len(p.accuracies) for p in pts] == [3, 3, 1]  # "all" is one draw
+    # centres 28 apart with unit noise: any one shape per class separates every test shape
+    assert all(p.mean == 1.0 for p in pts)
+    with pytest.raises(BadInputError, match="per-class"):
+        limited_data_curve(x, y, xt, yt, class_names=list("abc"), per_class=[0])
+
+
+def test_limited_data_curve_spread_comes_from_the_draws():
+    from gan_core.evaluate import limited_data_curve
+
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 40)
+    x = np.c_[y * 1.0, np.zeros(80)] + rng.normal(size=(80, 2))  # overlapping classes: one shape each is a coin
+    yt = np.repeat([0, 1], 100)
+    xt = np.c_[yt * 1.0, np.zeros(200)] + rng.normal(size=(200, 2))
+    (p,) = limited_data_curve(x, y, xt, yt, class_names=["a", "b"], per_class=[1], repeats=6, seed=0)
+    assert len(set(p.accuracies)) > 1 and p.std > 0
+    assert p.std == pytest.approx(np.std(p.accuracies)) and p.mean == pytest.approx(np.mean(p.accuracies))
