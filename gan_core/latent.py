@@ -185,16 +185,47 @@ def _spline(keys: list[np.ndarray], s: int, u: np.ndarray) -> np.ndarray:
     return (d * cr(norms[:, None])).astype(np.float32)
 
 
+PRIORS = ("normal", "uniform")
+
+
+def prior_norm(z_dim: int, prior: str = "normal") -> float:
+    """The typical distance of a prior sample from the prior's centre (:func:`prior_centre`): sqrt(z_dim) for
+    N(0, 1) (E|z|^2 = z_dim; samples lie on that shell), sqrt(z_dim / 12) for U[0, 1) about 0.5."""
+    if prior not in PRIORS:
+        raise BadInputError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
+    return math.sqrt(z_dim if prior == "normal" else z_dim / 12.0)
+
+
+def prior_centre(prior: str = "normal") -> float:
+    """The centre of the prior: 0 for N(0, 1), 0.5 for U[0, 1)."""
+    if prior not in PRIORS:
+        raise BadInputError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
+    return 0.0 if prior == "normal" else 0.5
+
+
 def arithmetic(
-    a: np.ndarray, b: np.ndarray, c: np.ndarray, weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    *, prior: str | None = "normal",
 ) -> np.ndarray:
-    """Shape arithmetic wa * a - wb * b + wc * c (the paper's "z_a - z_b + z_c")."""
+    """Shape arithmetic wa * a - wb * b + wc * c (the paper's "z_a - z_b + z_c").
+
+    With ``prior`` ("normal" or "uniform", the profile's ``z_prior``) the result is brought back to the prior's
+    typical norm about its centre (:func:`prior_norm`: sqrt(z_dim) for N(0, 1)), keeping its direction: the
+    raw sum of three prior samples is about sqrt(3) = 1.7 times as long as one, off the shell the generator
+    was trained on (its shapes come out fuller there). ``prior=None`` keeps the raw sum."""
     a, b, c = _vectors("abc", a, b, c)
     w = _weights(weights, "weights")
     if w.shape != (3,):
         raise BadInputError(f"weights must be three numbers, got {weights!r}")
     wa, wb, wc = w
-    return (wa * a - wb * b + wc * c).astype(np.float32)
+    raw = wa * a - wb * b + wc * c
+    if prior is None:
+        return raw.astype(np.float32)
+    centre = prior_centre(prior)
+    d = np.asarray(raw, np.float64) - centre  # (..., z_dim): each vector along the last axis
+    length = np.linalg.norm(d, axis=-1, keepdims=True)
+    scale = np.divide(prior_norm(d.shape[-1], prior), length, out=np.zeros_like(length), where=length > 1e-8)
+    return (centre + d * scale).astype(np.float32)  # a zero difference (a - a + 0) stays the centre
 
 
 def project(

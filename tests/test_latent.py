@@ -45,8 +45,34 @@ def test_path_shapes_and_keyframes():
 
 def test_arithmetic():
     a, b, c = np.full(3, 3.0), np.full(3, 1.0), np.full(3, 0.5)
-    assert np.allclose(arithmetic(a, b, c), 2.5)
-    assert np.allclose(arithmetic(a, b, c, (1, 0.5, 2)), 3.5)
+    assert np.allclose(arithmetic(a, b, c, prior=None), 2.5)  # the raw sum
+    assert np.allclose(arithmetic(a, b, c, (1, 0.5, 2), prior=None), 3.5)
+    # by default back on the N(0, 1) shell: (2.5, 2.5, 2.5) has norm 2.5 * sqrt(3); sqrt(3) is the typical norm
+    assert np.allclose(arithmetic(a, b, c), 1.0)
+    assert np.allclose(arithmetic(a, b, c, (1, 0.5, 2)), 1.0)
+    # U[0, 1): about the centre 0.5, to sqrt(z_dim / 12); (0.5, 0.5, 3.5) - 0.5 = (0, 0, 3) -> (0, 0, 0.5)
+    assert np.allclose(arithmetic(np.array([1.0, 1, 4]), np.full(3, 1.0), np.full(3, 0.5), prior="uniform"),
+                       [0.5, 0.5, 1.0])
+    assert np.allclose(arithmetic(a, a, np.zeros(3)), 0.0)  # a - a + 0: no direction to rescale
+    with pytest.raises(BadInputError, match="prior"):
+        arithmetic(a, b, c, prior="laplace")
+
+
+def test_rescaled_arithmetic_has_a_samples_norm():
+    """The issue's measurement: a - b + c of prior samples is ~1.7x as long as one; rescaled, it is as long."""
+    from gan_core.config import get_profile
+    from gan_core.latent import prior_norm, sample_z
+
+    z = sample_z(300, get_profile("fast32"), seed=3).numpy().astype(np.float64)
+    a, b, c = z[:100], z[100:200], z[200:]
+    raw = np.linalg.norm(arithmetic(a, b, c, prior=None), axis=1) / np.linalg.norm(a, axis=1)
+    assert 1.6 < raw.mean() < 1.85  # sqrt(3) = 1.73
+    r = arithmetic(a, b, c)
+    np.testing.assert_allclose(np.linalg.norm(r, axis=1), np.sqrt(200), rtol=1e-5)
+    assert abs(np.linalg.norm(a, axis=1).mean() - prior_norm(200)) < 0.3  # what samples have
+    d = a - b + c  # the direction is kept
+    np.testing.assert_allclose(r / np.linalg.norm(r, axis=1, keepdims=True),
+                               d / np.linalg.norm(d, axis=1, keepdims=True), atol=1e-5)
 
 
 @pytest.mark.parametrize("bad", [np.full(32, np.nan), np.full(32, np.inf), np.zeros(31), np.zeros((2, 2, 32))])

@@ -69,11 +69,17 @@ def test_arithmetic_is_linear(ab, cd, w):
     (a, b), (c, _) = ab, cd
     if len(c) != len(a):
         c = np.resize(c, a.shape)
-    got = arithmetic(a, b, c, w).astype(np.float64)
+    got = arithmetic(a, b, c, w, prior=None).astype(np.float64)
     want = w[0] * a.astype(np.float64) - w[1] * b + w[2] * c
     assert np.allclose(got, want, rtol=1e-4, atol=1e-2)
     # linear in the operands: (a + a) - (b + b) + (c + c) == 2 (a - b + c)
-    assert np.allclose(arithmetic(2 * a, 2 * b, 2 * c), 2 * arithmetic(a, b, c), rtol=1e-5, atol=1e-2)
+    assert np.allclose(arithmetic(2 * a, 2 * b, 2 * c, prior=None), 2 * arithmetic(a, b, c, prior=None),
+                       rtol=1e-5, atol=1e-2)
+    # rescaled: the prior's norm whatever the operands' scale, so scaling them changes nothing
+    n = np.linalg.norm(want)
+    if n > 1e-3 * max(1.0, np.abs(want).max()):
+        assert np.isclose(np.linalg.norm(arithmetic(a, b, c, w)), np.sqrt(len(a)), rtol=1e-4)
+        assert np.allclose(arithmetic(2 * a, 2 * b, 2 * c, w), arithmetic(a, b, c, w), rtol=1e-3, atol=1e-3)
 
 
 @FAST
