@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     import pyvista as pv
 
 __all__ = [
-    "MESH_FORMATS", "VOXEL_FORMATS", "export_mesh", "export_voxels", "largest_component", "voxels_to_cubes",
-    "voxels_to_mesh",
+    "MESH_FORMATS", "VOXEL_FORMATS", "export_mesh", "export_voxels", "largest_component", "scaled_to",
+    "voxels_to_cubes", "voxels_to_mesh",
 ]
 
 MESH_FORMATS = (".stl", ".obj", ".ply")
@@ -224,13 +224,16 @@ def voxels_to_cubes(
     return pv.PolyData.from_regular_faces(points, np.arange(len(points)).reshape(-1, 4))
 
 
-def export_mesh(mesh: "pv.PolyData", path: str | Path) -> Path:
-    """Write a mesh as .stl (binary), .obj or .ply (binary), atomically.
+def export_mesh(mesh: "pv.PolyData", path: str | Path, *, size: float | None = None) -> Path:
+    """Write a mesh as .stl (binary), .obj or .ply (binary), atomically. These formats carry no unit: the
+    mesh's own coordinates are written (for the frame above, the grid is 1 unit wide). With ``size`` the mesh
+    is first scaled about the origin so that its longest bounding-box side is ``size`` units (slicers and CAD
+    tools read STL units as millimetres).
 
     Raises
     ------
     BadInputError
-        Unknown suffix (the message lists the formats) or an empty mesh.
+        Unknown suffix (the message lists the formats), an empty mesh, or a size that is not positive.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -239,12 +242,27 @@ def export_mesh(mesh: "pv.PolyData", path: str | Path) -> Path:
         raise BadInputError(f"{p.name}: unknown mesh format {shown!r}; use {', '.join(MESH_FORMATS)}")
     if mesh.n_cells == 0:
         raise BadInputError(f"{p.name}: the mesh is empty, nothing to export (lower the level?)")
+    if size is not None:
+        mesh = scaled_to(mesh, size)
     with atomic_path(p) as tmp:
         open(tmp, "wb").close()  # an unwritable place fails here, as one clean OSError, not inside VTK
         with _quiet_vtk():  # VTK prints multi-line reports of failed writes to stderr; _check_written reports
             mesh.save(tmp)
         _check_written(mesh, tmp, p)
     return p
+
+
+def scaled_to(mesh: "pv.PolyData", size: float) -> "pv.PolyData":
+    """A copy of ``mesh`` scaled about the origin so that its longest bounding-box side is ``size``."""
+    if not (np.isfinite(size) and size > 0):
+        raise BadInputError(f"size must be a positive number, got {size}")
+    b = np.asarray(mesh.bounds, np.float64).reshape(3, 2)
+    longest = float((b[:, 1] - b[:, 0]).max())
+    if longest <= 0:
+        raise BadInputError("the mesh has no extent to scale")
+    out = mesh.copy()
+    out.points = np.asarray(mesh.points, np.float64) * (size / longest)
+    return out
 
 
 @contextlib.contextmanager
