@@ -73,7 +73,7 @@ def test_interpolate_and_arithmetic(ckpt, tmp_path):
         assert f["voxels"].shape == (4, 16, 16, 16)
         assert np.allclose(f["z"][-1], s["z"][1]) and np.allclose(f["t"], [0, 1 / 3, 2 / 3, 1])
     assert main(["arithmetic", "--checkpoint", ckpt, "--a", "1", "--b", "2", "--c", "3", "--weights", "1,0.5,1",
-                 "--out", str(tmp_path / "r.npz")]) == 0
+                 "--raw-sum", "--out", str(tmp_path / "r.npz")]) == 0
     with np.load(tmp_path / "r.npz") as f:
         z = f["z"]
         assert np.allclose(z[3], z[0] - 0.5 * z[1] + z[2], atol=1e-5)

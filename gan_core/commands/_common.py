@@ -8,7 +8,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 from gan_core.errors import BadFileError, BadInputError
 
@@ -30,6 +30,66 @@ def existing_file(path: str | Path, flag: str) -> Path:
     if not p.is_file():
         raise BadFileError(f"{flag} {p}: not a file")
     return p
+
+
+def output_file(path: str | Path | None, flag: str, suffixes: Iterable[str]) -> Path | None:
+    """Check an output path before any slow work (a model load, an optimisation): its suffix, and that it can
+    be written (not a folder; its nearest existing folder writable, since missing folders are created).
+    None passes through (the output was not asked for). A BadInputError / BadFileError naming the flag."""
+    if path is None:
+        return None
+    p = Path(path)
+    allowed = tuple(s.lower() for s in suffixes)
+    if p.suffix.lower() not in allowed:
+        raise BadInputError(f"{flag} must end in {', '.join(allowed)}, got {p.name or p}")
+    if p.is_dir():
+        raise BadFileError(f"{flag} {p}: is a folder, not a file")
+    _check_writable_folder(p.parent, flag, p)
+    return p
+
+
+def output_dir(path: str | Path | None, flag: str) -> Path | None:
+    """Check an output folder (created if missing) before any slow work, like :func:`output_file`."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise BadFileError(f"{flag} {p}: is a file, not a folder")
+    _check_writable_folder(p, flag, p)
+    return p
+
+
+def _check_writable_folder(folder: Path, flag: str, shown: Path) -> None:
+    import tempfile
+
+    here = folder if str(folder) else Path(".")
+    while not here.exists():  # the folders to be created go under the nearest one that exists
+        if here.parent == here:
+            break
+        here = here.parent
+    if here.exists() and not here.is_dir():
+        raise BadFileError(f"{flag} {shown}: {here} is a file, not a folder")
+    try:  # a real probe, not os.access: root passes that, and a read-only file system fails only here
+        with tempfile.TemporaryFile(dir=here):  # unnamed where the OS can (O_TMPFILE): nothing is left behind
+            pass
+    except OSError as e:
+        raise BadFileError(f"{flag} {shown}: cannot write in {here} ({e.strerror or type(e).__name__})") from None
+
+
+def add_size_arg(p: argparse.ArgumentParser) -> None:
+    """--size-mm, for every command that writes meshes."""
+    p.add_argument("--size-mm", type=float, default=None,
+                   help="scale meshes so the shape's longest side is this many millimetres (STL, OBJ and PLY "
+                        "carry no unit: slicers and CAD tools read millimetres; default: no scaling, the whole "
+                        "voxel grid is 1 unit wide, 1 mm in a slicer)")
+
+
+def check_size(size: float | None, flag: str = "--size-mm") -> float | None:
+    import math
+
+    if size is not None and not (math.isfinite(size) and size > 0):
+        raise BadInputError(f"{flag} must be a positive number of millimetres, got {size}")
+    return size
 
 
 def parse_int_list(text: str, flag: str = "--seeds") -> list[int]:
@@ -66,7 +126,55 @@ def progress(iterable: Iterable[T], *, total: int | None = None, desc: str = "",
     from tqdm import tqdm
 
     disable = not (sys.stderr.isatty() or os.environ.get("GAN3D_PROGRESS"))
-    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, disable=disable, dynamic_ncols=True)
+    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, disable=disable, **_bar_size())
+
+
+def _bar_size() -> dict[str, object]:
+    """tqdm's size arguments: follow the terminal's size, or 80 x 24 where it reports none. A pseudo-terminal
+    that has no size (0 rows or columns: ``script``, some IDE consoles and agents' shells) made tqdm print
+    nothing at all, so long commands looked silent there."""
+    import os
+
+    try:
+        cols, rows = os.get_terminal_size(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # not a terminal (piped with GAN3D_PROGRESS), or no fileno
+        cols = rows = 0
+    if cols > 0 and rows > 0:
+        return {"dynamic_ncols": True}
+    return {"ncols": cols or 80, "nrows": rows or 24}
+
+
+class ProgressReport:
+    """A ``progress(done, total)`` callback (the form library functions take) drawing a bar like
+    :func:`progress`. The bar appears at the first report (work served from a cache draws none) and closes
+    when ``done`` reaches ``total`` or at :meth:`close`. ``stage(done, total)``, if given, names what runs
+    next (the bar's text after ``desc: ``), for work whose last step is long and uncounted (t-SNE)."""
+
+    def __init__(self, desc: str, unit: str = "step", stage: Callable[[int, int], str] | None = None) -> None:
+        self.desc, self.unit, self.stage = desc, unit, stage
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        desc = self.desc if self.stage is None else f"{self.desc}: {self.stage(done, total)}"
+        if self.bar is None:
+            self.bar = progress(iter(()), total=total, desc=desc, unit=self.unit)
+        bar = self.bar
+        bar.set_description_str(desc, refresh=False)
+        bar.total = total
+        bar.update(done - bar.n)  # update, not n =: tqdm's rate and time left follow the steps
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def progress_callback(desc: str, unit: str = "step",
+                      stage: Callable[[int, int], str] | None = None) -> ProgressReport:
+    """A :class:`ProgressReport`: pass it as a library function's ``progress``."""
+    return ProgressReport(desc, unit, stage)
 
 
 def add_device_args(p: argparse.ArgumentParser) -> None:
@@ -143,8 +251,9 @@ def check_output_size(model, n: int, flag: str, *, hint: str, probabilities: boo
 
 
 def write_shapes(out: Path, occupancy, z, *, level: float = 0.5, meshes: str | None = None, fmt: str = "stl",
-                 probabilities: bool = False, model=None, **extra) -> None:
-    """Write generated shapes: an npz (voxels uint8, z, extras) and optionally one mesh per shape."""
+                 probabilities: bool = False, model=None, size_mm: float | None = None, **extra) -> None:
+    """Write generated shapes: an npz (voxels uint8, z, extras) and optionally one mesh per shape (its longest
+    side ``size_mm`` long when given)."""
     import numpy as np
 
     from gan_core.io_utils import save_voxel_npz
@@ -160,36 +269,50 @@ def write_shapes(out: Path, occupancy, z, *, level: float = 0.5, meshes: str | N
 
         d = Path(meshes)
         for i, grid in enumerate(progress(occupancy, total=len(occupancy), desc="meshing", unit="shape")):
-            export_mesh(voxels_to_mesh(grid, level=level), d / f"{out.stem}_{i:04d}.{fmt}")
+            export_mesh(voxels_to_mesh(grid, level=level), d / f"{out.stem}_{i:04d}.{fmt}", size=size_mm)
 
 
-def progress_callback(desc: str, unit: str = "step"):  # -> Callable[[int, int], None]
-    """A ``progress(done, total)`` callback (the form library functions take) drawing a bar like :func:`progress`."""
-    bar = progress(iter(()), total=0, desc=desc, unit=unit)
-
-    def report(done: int, total: int) -> None:
-        bar.total = total  # type: ignore[attr-defined]
-        bar.n = done  # type: ignore[attr-defined]
-        bar.refresh()  # type: ignore[attr-defined]
-        if done >= total:
-            bar.close()  # type: ignore[attr-defined]
-
-    return report
+BANK_HELP = ("feature bank (.h5) made with the model's discriminator, or the name of a bundled model whose bank to "
+             "use (e.g. fast32_modelnet10)")
 
 
 def add_bank_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bank", default=None,
-                   help="feature bank (.h5) made with the model's discriminator (default: the bundled model's bank)")
+    p.add_argument("--bank", default=None, help=f"{BANK_HELP} (default: the bundled model's bank)")
     p.add_argument("--cache", default=None,
                    help="folder caching slow results (default: $GAN3D_CACHE_DIR or ~/.cache/gan3d); 'none' to skip")
 
 
+def bank_path(spec: str, flag: str = "--bank") -> Path:
+    """A feature bank file, or the bank of the bundled model named ``spec``; one error line naming both
+    readings when it is neither."""
+    from gan_core.errors import Gan3dError
+    from gan_core.runtime import list_models
+
+    p = Path(spec)
+    if p.exists() or p.suffix.lower() in (".h5", ".hdf5"):
+        return existing_file(p, flag)
+    try:
+        models = list_models()
+    except Gan3dError:
+        models = []
+    entry = next((m for m in models if m.name == spec), None)
+    if entry is None:
+        with_bank = ", ".join(m.name for m in models if m.bank is not None) or "none installed"
+        raise BadFileError(f"{flag} {spec}: no such file, and no bundled model of that name has a bank "
+                           f"(bundled banks: {with_bank})")
+    if entry.bank is None:
+        raise BadFileError(f"{flag} {spec}: the bundled model {spec} has no feature bank (gan3d features "
+                           "builds one)")
+    return existing_file(entry.bank, flag)
+
+
 def load_bank_from_args(args: argparse.Namespace, model):  # -> gan_core.features.FeatureBank
-    """--bank, or the bundled model's bank when neither --bank nor --checkpoint is given; checked against model."""
+    """--bank (a file or a bundled model's name), or the bundled model's bank when neither --bank nor
+    --checkpoint is given; checked against model."""
     from gan_core.runtime import find_model, load_bank
 
     if args.bank:
-        return load_bank(existing_file(args.bank, "--bank"), model)
+        return load_bank(bank_path(args.bank), model)
     if args.checkpoint:
         raise BadInputError("--bank is needed with --checkpoint (build one with gan3d features)")
     return load_bank(find_model(need="bank").bank, model)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_core.commands._common import add_model_args, class_list, existing_file, load_model_from_args, progress
+from gan_core.commands._common import (
+    add_model_args, class_list, existing_file, load_model_from_args, progress_callback,
+)
 
 HELP = "classify shapes with a linear SVM on discriminator features (Wu et al. 4.2) or on raw voxels"
 EXAMPLE = ("gan3d classify --checkpoint run/latest.pt --train train.npz --val-split 0.2 --seed 0 "
@@ -117,15 +119,12 @@ def _features(ds, model, args: argparse.Namespace, *, cache: str | None) -> np.n
                     return f["features"]
         except Exception as e:  # an unreadable cache is rebuilt, never fatal
             log.warning("ignoring feature cache %s (%s)", cache, e)
-    bar = progress(range(len(ds)), total=len(ds), desc=f"features {ds.path.name}", unit="shape")
-    done = [0]
-
-    def step(n: int, total: int) -> None:
-        bar.update(n - done[0])  # type: ignore[attr-defined]
-        done[0] = n
-
-    feats = dataset_features(model, ds, kinds=(args.kind,), batch_size=args.batch_size, progress=step)[args.kind]
-    bar.close()  # type: ignore[attr-defined]
+    report = progress_callback(f"features {ds.path.name}", "shape")
+    try:
+        feats = dataset_features(model, ds, kinds=(args.kind,), batch_size=args.batch_size,
+                                 progress=report)[args.kind]
+    finally:
+        report.close()
     if cache:
         from gan_core.io_utils import atomic_path
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from gan_core.commands._common import (
-    add_bank_args, add_model_args, cache_from_args, load_bank_from_args, load_model_from_args, progress,
-    progress_callback,
+    add_bank_args, add_model_args, cache_from_args, load_bank_from_args, load_model_from_args, output_file,
+    progress, progress_callback,
 )
 
 HELP = "find semantic directions in z (unsupervised PCA, class-mean differences): npz, CSV and a PNG of their effect"
@@ -50,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from gan_core.errors import BadInputError
 
     for flag, value, suffix in (("--out", args.out, ".npz"), ("--csv", args.csv, ".csv"), ("--png", args.png, ".png")):
-        if value and Path(value).suffix.lower() != suffix:
-            raise BadInputError(f"{flag} must end in {suffix}, got {Path(value).name}")
+        output_file(value, flag, [suffix])  # before the model loads and the minutes of work
     if not (args.out or args.csv or args.png):
         raise BadInputError("give at least one of --out, --csv and --png")
     if args.per_class < 0 or args.project_steps < 0 or args.smoothness < 0 or args.show < 0:
@@ -165,7 +164,8 @@ def _render(model, z: np.ndarray, dirs: list, path: Path, base_label: str) -> No
     zs = np.concatenate([z[None] + (steps * d.span)[:, None] * d.vector[None] for d in dirs]).astype(np.float32)
     ascii_names = [d.name.replace("\u2192", "->").replace("\u2212", "-") for d in dirs]  # the render font has neither
     titles = [f"{name[:28]} {s * d.span:+.1f}" for name, d in zip(ascii_names, dirs) for s in steps]
-    render_grid(model.generate(zs, use_cache=False), path, titles=titles, ncols=len(steps), cell=200)
+    render_grid(model.generate(zs, use_cache=False), path, titles=titles, ncols=len(steps), cell=200,
+                progress=progress_callback("rendering", "shape"))
 
 
 def _write_csv(path: Path, dirs: list, flips: dict) -> None:

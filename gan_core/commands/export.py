@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from gan_core.commands._common import add_size_arg, check_size
+
 HELP = "export one shape (any voxel or mesh file, or one shape of a set) as a mesh or voxel file"
 EXAMPLE = "gan3d export samples.npz --index 3 --out chair3.stl --smooth 10"
 
@@ -20,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep every connected piece instead of only the largest (the paper shows the largest)")
     p.add_argument("--resolution", type=int, default=None,
                    help="resample to this grid size first (default: the file's own; meshes are voxelised at 32)")
+    add_size_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"--index must be >= 0, got {args.index}")
     if args.resolution is not None and not 2 <= args.resolution <= 512:
         raise BadInputError(f"--resolution must be in 2..512, got {args.resolution}")
+    if check_size(args.size_mm) is not None and suffix in VOXEL_FORMATS:
+        raise BadInputError(f"--size-mm applies to mesh outputs only, not {suffix}")
 
     grid = load_voxels(args.input, args.resolution, index=args.index, binarize=False)
     keep_largest = not args.no_largest_component
@@ -51,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
         mesh = voxels_to_mesh(grid, args.level, largest_component=keep_largest, smooth_iterations=args.smooth)
         if mesh.n_cells == 0:
             raise BadInputError(f"{args.input}: the shape is empty at --level {args.level}; nothing to export")
-        export_mesh(mesh, out)
-        summary.update(faces=int(mesh.n_cells), points=int(mesh.n_points))
+        export_mesh(mesh, out, size=args.size_mm)
+        summary.update(faces=int(mesh.n_cells), points=int(mesh.n_points), size_mm=args.size_mm)
     else:
         from gan_core.mesh import export_voxels, largest_component
 

@@ -7,7 +7,9 @@ import json
 import time
 from pathlib import Path
 
-from gan_core.commands._common import add_model_args, class_list, existing_file, load_model_from_args, progress
+from gan_core.commands._common import (
+    add_model_args, class_list, existing_file, load_model_from_args, progress_callback,
+)
 
 HELP = "compute discriminator features of a voxel set into a feature bank (HDF5) for nearest-neighbour retrieval"
 EXAMPLE = "gan3d features --checkpoint run/latest.pt --data train.npz --classes chair,sofa --out bank.h5"
@@ -46,16 +48,12 @@ def run(args: argparse.Namespace) -> int:
     ds = VoxelDataset(data, classes=class_list(args.classes), limit=args.limit)
     model = load_model_from_args(args)
     t0 = time.perf_counter()
-    bar = progress(range(len(ds)), total=len(ds), desc="features", unit="shape")
-    done = [0]
-
-    def step(n: int, total: int) -> None:
-        bar.update(n - done[0])  # type: ignore[attr-defined]
-        done[0] = n
-
-    bank = build_bank(model, ds, batch_size=args.batch_size, progress=step, dtype=args.dtype,
-                      n_components=args.components or None, n_sketch=args.sketch)
-    bar.close()  # type: ignore[attr-defined]
+    report = progress_callback("features", "shape")
+    try:
+        bank = build_bank(model, ds, batch_size=args.batch_size, progress=report, dtype=args.dtype,
+                          n_components=args.components or None, n_sketch=args.sketch)
+    finally:
+        report.close()
     seconds = time.perf_counter() - t0
     bank.save(out)
     print(json.dumps({

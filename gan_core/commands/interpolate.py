@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_core.commands._common import add_model_args, check_output_size, load_model_from_args, write_shapes
+from gan_core.commands._common import (
+    add_model_args, add_size_arg, check_output_size, check_size, load_model_from_args, output_dir, output_file,
+    write_shapes,
+)
 
 HELP = "interpolate between two shapes in z (lerp or slerp); npz of the path, optionally meshes"
 EXAMPLE = "gan3d interpolate --a 0 --b 1 --steps 9 --mode slerp --out path.npz --meshes path/"
@@ -25,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", type=float, default=0.5, help="occupancy threshold")
     p.add_argument("--meshes", default=None, help="also write one mesh per step into this directory")
     p.add_argument("--format", default="stl", choices=["stl", "obj", "ply"], help="mesh format")
+    add_size_arg(p)
 
 
 def resolve_z(spec: str, model, flag: str) -> np.ndarray:
@@ -65,12 +69,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps < 2:
         raise BadInputError(f"--steps must be >= 2, got {args.steps}")
+    out = output_file(args.out, "--out", [".npz"])
+    output_dir(args.meshes, "--meshes")
+    check_size(args.size_mm)
     model = load_model_from_args(args)
     check_output_size(model, args.steps, "--steps", hint="lower --steps")
     za, zb = resolve_z(args.a, model, "--a"), resolve_z(args.b, model, "--b")
     zs = path(za, zb, args.steps, args.mode)
     occ = model.generate(zs, use_cache=False)
-    write_shapes(Path(args.out), occ, zs, level=args.level, meshes=args.meshes, fmt=args.format,
+    write_shapes(out, occ, zs, level=args.level, meshes=args.meshes, fmt=args.format, size_mm=args.size_mm,
                  t=np.linspace(0, 1, args.steps).astype(np.float32))
     print(json.dumps({"out": args.out, "steps": args.steps, "mode": args.mode, "model": model.name}))
     return 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 from gan_core.commands._common import (
-    add_bank_args, add_model_args, cache_from_args, load_bank_from_args, load_model_from_args, progress_callback,
+    add_bank_args, add_model_args, cache_from_args, load_bank_from_args, load_model_from_args, output_file,
+    progress_callback,
 )
 
 HELP = "map the training shapes and generated samples in 2D (PCA + t-SNE of D features): PNG, CSV, npz"
@@ -43,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if not (args.out or args.csv or args.npz):
         raise BadInputError("give at least one of --out (PNG), --csv and --npz")
     for flag, value, suffix in (("--out", args.out, ".png"), ("--csv", args.csv, ".csv"), ("--npz", args.npz, ".npz")):
-        if value and Path(value).suffix.lower() != suffix:
-            raise BadInputError(f"{flag} must end in {suffix}, got {Path(value).name}")
+        output_file(value, flag, [suffix])  # before the model loads and the minute of t-SNE
     if args.steps < 2:
         raise BadInputError(f"--steps must be >= 2, got {args.steps}")
     params = MapParams(n_samples=args.samples, seed=args.seed, kind=args.kind, n_pca=args.pca,
@@ -57,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     cache = cache_from_args(args)
     cached = cache is not None and map_cache_path(model, bank, params, cache).is_file()
     t0 = time.perf_counter()
-    report = progress_callback("mapping", "batch")
+    # build_map reports once per batch of samples, then once after the embedding, the long uncounted step
+    report = progress_callback("mapping", "step", stage=lambda done, total: (
+        "samples and their D features" if done < total - 1 else f"t-SNE of {len(bank) + params.n_samples} shapes"))
     lmap = (build_map(model, bank, params, progress=report) if cache is None
             else load_or_build_map(model, bank, params, cache=cache, progress=report))
     seconds = time.perf_counter() - t0

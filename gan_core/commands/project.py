@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
-from gan_core.commands._common import add_model_args, existing_file, load_model_from_args, progress, write_shapes
+from gan_core.commands._common import (
+    add_model_args, existing_file, load_model_from_args, output_file, progress_callback, write_shapes,
+)
 
 HELP = "find z whose generated shape matches a voxel file (so it can be interpolated and combined)"
 EXAMPLE = "gan3d project --voxels my_chair.binvox --out my_chair_z.npz && gan3d interpolate --a my_chair_z.npz --b 3 --out p.npz"
@@ -31,13 +32,12 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.restarts < 1:
         raise BadInputError("--steps and --restarts must be >= 1")
     src = existing_file(args.voxels, "--voxels")
+    out = output_file(args.out, "--out", [".npz"])  # before the model loads and the minutes of projection
     model = load_model_from_args(args)
     target = load_voxels(src, resolution=model.resolution, index=args.index)
-    bar = progress(range(args.steps), total=args.steps, desc="projecting", unit="step")
-    it = iter(bar)
     z, iou = model.project(target, steps=args.steps, restarts=args.restarts, seed=args.seed,
-                           progress=lambda i, n: next(it, None))
+                           progress=progress_callback("projecting", "step"))
     occ = model.generate(z[None], use_cache=False)
-    write_shapes(Path(args.out), occ, z[None], target=target[None].astype(np.uint8), iou=np.float32(iou))
+    write_shapes(out, occ, z[None], target=target[None].astype(np.uint8), iou=np.float32(iou))
     print(json.dumps({"out": args.out, "iou": round(iou, 4), "model": model.name}))
     return 0

@@ -7,7 +7,9 @@ import json
 import time
 from pathlib import Path
 
-from gan_core.commands._common import add_device_args, add_precision_arg, existing_file
+from gan_core.commands._common import (
+    add_device_args, add_precision_arg, add_size_arg, check_size, existing_file, output_file,
+)
 from gan_core.errors import BadFileError, BadInputError
 
 HELP = "reconstruct a 3D shape from one image (3D-VAE-GAN): npz voxels + z, or a mesh (.stl/.obj/.ply)"
@@ -29,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-components", action="store_true",
                    help="keep every connected component in mesh output (default: the largest, as in the paper)")
     p.add_argument("--png", default=None, help="also render the reconstruction into this PNG")
+    add_size_arg(p)
     add_device_args(p)
     add_precision_arg(p)
     p.add_argument("--threads", type=int, default=None,
@@ -49,9 +52,10 @@ def _checkpoint_path(arg: str | None) -> str | Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.suffix.lower() not in OUT_SUFFIXES:
-        raise BadInputError(f"--out must end in {', '.join(OUT_SUFFIXES)}, got {out.name}")
+    out = output_file(args.out, "--out", OUT_SUFFIXES)
+    output_file(args.png, "--png", [".png"])
+    if check_size(args.size_mm) is not None and out.suffix.lower() == ".npz":
+        raise BadInputError("--size-mm applies to mesh outputs (.stl, .obj, .ply) only")
     if not 0 < args.level < 1:
         raise BadInputError(f"--level must be in (0, 1), got {args.level}")
     if args.smooth < 0:
@@ -94,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             raise BadInputError(f"the reconstruction is empty at --level {args.level}; try a lower level")
         mesh = voxels_to_mesh(voxels, level=args.level, largest_component=not args.all_components,
                               smooth_iterations=args.smooth)
-        export_mesh(mesh, out)
+        export_mesh(mesh, out, size=args.size_mm)
     t_write = time.perf_counter()
     if args.png:
         from gan_core.preview import render_grid

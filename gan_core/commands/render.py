@@ -36,22 +36,17 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"--size must be in 16..1024, got {args.size}")
     if args.smooth < 0:
         raise BadInputError(f"--smooth must be >= 0, got {args.smooth}")
-    from gan_core.commands._common import progress
+    from gan_core.commands._common import progress_callback
     from gan_core.data.dataset import VoxelDataset
     from gan_core.data.render import render_dataset
 
     ds = VoxelDataset(args.data, classes=class_list(args.classes), limit=args.limit)
-    bar = progress(iter(()), total=len(ds), desc="rendering", unit="shape")
-
-    def report(done: int, total: int) -> None:
-        bar.n = done
-        bar.refresh()
-
+    report = progress_callback("rendering", "shape")
     try:
         stats = render_dataset(ds, out, views=args.views, size=args.size, seed=args.seed, progress=report,
                                smooth_iterations=args.smooth)
     finally:
-        bar.close()
+        report.close()
     print(json.dumps({"out": str(stats.path), "shapes": stats.n_shapes, "views": stats.views,
                       "rendered_now": stats.rendered_now, "seconds": round(stats.seconds, 2),
                       "renders_per_s": round(stats.renders_per_s, 1) if stats.rendered_now else None}))

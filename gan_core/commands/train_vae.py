@@ -56,19 +56,14 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_dry_run(cfg, frozen_generator=cfg.frozen)
         return 0
-    from gan_core.commands._common import progress
+    from gan_core.commands._common import progress_callback
     from gan_core.vae_train import VaeTrainer
 
-    bar = progress(iter(()), desc="rendering", unit="shape")  # used only when --renders must be made first
-
-    def report(done: int, total: int) -> None:
-        bar.total, bar.n = total, done
-        bar.refresh()
-
+    report = progress_callback("rendering", "shape")  # used only when --renders must be made first
     try:
         trainer = VaeTrainer(cfg, progress=report)
     finally:
-        bar.close()
+        report.close()
     try:
         last = trainer.run()
     finally:
