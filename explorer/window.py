@@ -34,6 +34,7 @@ from explorer.viewport import ShapeView, VtkView
 from explorer.widgets import MessageArea, describe, vbox
 
 log = logging.getLogger(__name__)
+WORKSPACES = ("interpolate", "arithmetic", "reconstruct", "training")  # the tabs, in order
 UNTRAINED_BANNER = "No trained model installed: showing an untrained generator"
 SHAPE_FILTER = "STL mesh (*.stl);;OBJ mesh (*.obj);;PLY mesh (*.ply);;binvox voxels (*.binvox)"
 
@@ -72,6 +73,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.retrieval = RetrievalPanel(self.ctx)
+        self.retrieval.sample_of = self.training.chosen_sample
+        self.training.sampleChosen.connect(self.retrieval.refresh_training)
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.dock = QDockWidget("Nearest training shapes", self)
         self.dock.setObjectName("retrieval-dock")
         self.dock.setAccessibleName("Nearest training shapes panel")
@@ -100,6 +104,10 @@ class MainWindow(QMainWindow):
         if state.model is not None:
             self._model_changed(state.model)
         self.ctx.cameras.set_linked(state.linked)
+
+    def _tab_changed(self, i: int) -> None:
+        """The neighbours panel follows the shape of the workspace on screen."""
+        self.retrieval.set_source(WORKSPACES[i])
 
     def _tab_dock(self, widget: MapPanel | DirectionsPanel, title: str, name: str) -> QDockWidget:
         dock = QDockWidget(title, self)

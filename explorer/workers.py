@@ -57,6 +57,7 @@ class Request:
     display: str = "mesh"  # "mesh", "voxels" (cubes) or "none" (voxels only, e.g. thumbnails)
     job: Callable[[Any, np.ndarray], Any] | None = None  # a custom step after generation (retrieval)
     background: bool = False  # runs after every other pending request; a batch is meshed into the cache
+    voxels: np.ndarray | None = None  # a grid given instead of generated from z (a shape not of this model)
 
 
 @dataclass
@@ -158,17 +159,20 @@ class GenerationService(QObject):
         self._subs.pop(target, None)
 
     def request(self, target: str, z: np.ndarray, *, level: float = 0.5, display: str = "mesh",
-                job: Callable[[Any, np.ndarray], Any] | None = None, background: bool = False) -> int:
+                job: Callable[[Any, np.ndarray], Any] | None = None, background: bool = False,
+                voxels: np.ndarray | None = None) -> int:
         """Queue a shape (z (z_dim,)) or a batch (z (N, z_dim)) for ``target``; returns the request id.
         A pending request for the same target is replaced. A ``background`` batch waits for every other
-        request and, with display "mesh" or "voxels", meshes each shape into the cache."""
+        request and, with display "mesh" or "voxels", meshes each shape into the cache. ``voxels`` (R, R, R)
+        is a grid to use instead of generating one (a training run's sample; ``z`` is then only carried)."""
         with self._cond:
             if self.model is None:
                 return 0
             rid = next(self._ids)
             self._latest[target] = rid
             self._pending[target] = Request(target, rid, self.model, np.array(z, np.float32), float(level),
-                                            display, job, background)
+                                            display, job, background,
+                                            None if voxels is None else np.array(voxels, np.float32))
             self._cond.notify()
         if not background:
             self._set_busy(True)
@@ -285,17 +289,18 @@ class GenerationService(QObject):
 
     def _run(self, req: Request) -> ShapeResult | None:
         t0 = time.perf_counter()
-        vox = req.model.generate(req.z)  # (N, R, R, R)
+        given = req.voxels is not None
+        vox = req.voxels[None] if given else req.model.generate(req.z)  # (N, R, R, R)
         gen_ms = (time.perf_counter() - t0) * 1000
         if self._stale(req):
             return None  # superseded while generating: skip meshing
-        single = req.z.ndim == 1
+        single = req.z.ndim == 1 or given
         vox = vox[0] if single else vox
         t1 = time.perf_counter()
         mesh = extra = None
         if req.job is not None:
             extra = req.job(req.model, vox)
-        elif single:
+        elif single and not given:  # a given grid has no z to cache its mesh by
             mesh = self._mesh(req.model, req.z, vox, req.level, req.display)
         elif req.background and req.display != "none":
             for zi, vi in zip(req.z, vox):  # fill the cache; stop early once superseded

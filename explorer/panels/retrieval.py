@@ -1,5 +1,9 @@
-"""Nearest training shapes of the current shape in discriminator-feature space (Wu et al. 2016, sec. 4.4:
-the generator does not memorise), with a novelty score; click one to load it (projected into z)."""
+"""Nearest training shapes of the shape on screen in discriminator-feature space (Wu et al. 2016, sec. 4.4:
+the generator does not memorise), with a novelty score; click one to load it (projected into z).
+
+The panel follows the workspace: the current shape on Interpolate, the result on Arithmetic, the
+reconstruction on Reconstruct, the chosen preview sample of the training run on Training (the window calls
+:meth:`RetrievalPanel.set_source` when the tab changes)."""
 
 from __future__ import annotations
 
@@ -14,11 +18,21 @@ from PyQt6.QtWidgets import (
 
 from explorer.context import AppContext, ShapeChannel
 from explorer.panels.bank_picker import project_bank_shape
-from explorer.state import PATH_FIELDS
+from explorer.state import ARITH_FIELDS, LOOK_FIELDS, PATH_FIELDS
 from explorer.thumbs import voxel_pixmap
 from explorer.widgets import describe, hbox, vbox
 
 ICON_CACHE = 256  # thumbnails kept (88x88 each): neighbours recur along a path, a whole bank need not stay
+# workspace -> (what the neighbours are of, the state fields that change it, what to do when there is none)
+SOURCES: dict[str, tuple[str, frozenset[str], str]] = {
+    "interpolate": ("the current shape", PATH_FIELDS, "Fill endpoints A and B to see the current shape's neighbours."),
+    "arithmetic": ("the arithmetic result", ARITH_FIELDS, "Fill a, b and c to see the result's neighbours."),
+    "reconstruct": ("the reconstruction", frozenset({"reconstruction"}),
+                    "Reconstruct an image to see its shape's neighbours."),
+    "training": ("the chosen preview sample of the training run", frozenset(),
+                 "No preview samples yet: start or watch a run; click a sample to see its neighbours."),
+}
+TRAINING_TARGET = "retrieval:training"  # a grid of the run, not of the loaded model: queried without z
 KIND_TEXT = {
     "last": "D's last conv layer (the paper's retrieval features)",
     "paper": "D's pooled conv layers (the paper's classification features)",
@@ -57,6 +71,12 @@ class RetrievalPanel(QWidget):
         self.k = describe(QSpinBox(), "Number of neighbours", "How many nearest training shapes to list")
         self.k.setRange(1, 20)
         self.k.setValue(5)
+        self.source = "interpolate"
+        self.sample_of: Callable[[], tuple[np.ndarray, str] | None] = lambda: None  # the Training tab's choice
+        self._training_label = ""
+        self.heading = QLabel("")
+        self.heading.setWordWrap(True)
+        self.heading.setAccessibleName("Whose neighbours these are")
         self.novelty = QLabel("")
         self.novelty.setWordWrap(True)
         self.list = describe(QListWidget(), "Nearest training shapes",
@@ -69,7 +89,7 @@ class RetrievalPanel(QWidget):
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #a33;")
         page1 = QWidget()
-        page1.setLayout(vbox(self.kind, hbox(QLabel("Neighbours:"), self.k, 1), self.novelty, self.list,
+        page1.setLayout(vbox(self.kind, hbox(QLabel("Neighbours:"), self.k, 1), self.heading, self.novelty, self.list,
                              self.status, margins=4))
         self.stack.addWidget(page0)
         self.stack.addWidget(page1)
@@ -79,12 +99,65 @@ class RetrievalPanel(QWidget):
         self._icons: dict[int, QIcon] = {}  # thumbnails of this bank's shapes: neighbours recur along a path
         # A search runs D on the shape: following every shape of a slider drag took a third of its CPU (32 ->
         # 24 shapes/s drawn), so the neighbours follow a drag about three times a second.
-        self.channel = ShapeChannel(ctx, "retrieval", self, ctx.state.current_z, PATH_FIELDS, display="none",
+        self.channel = ShapeChannel(ctx, "retrieval", self, self._source_z, PATH_FIELDS, display="none",
                                     link_camera=False, job_of=self._job, min_interval_ms=300)
+        ctx.service.subscribe(TRAINING_TARGET, self._training_result)
         self.kind.currentIndexChanged.connect(lambda _i: self.channel.refresh())
         self.k.valueChanged.connect(lambda _v: self.channel.refresh())
         ctx.state.bankChanged.connect(self._bank_changed)
+        self._show_heading()
         self._bank_changed(ctx.state.bank)
+
+    # -- which shape ---------------------------------------------------------------------------------------
+    def set_source(self, source: str) -> None:
+        """Follow the shape of workspace ``source`` (a key of SOURCES): its neighbours replace the list."""
+        if source not in SOURCES or source == self.source:
+            return
+        self.source = source
+        self.channel.fields = SOURCES[source][1] | LOOK_FIELDS
+        self.ctx.service.cancel(TRAINING_TARGET)
+        self._show_heading()
+        self.channel.refresh()  # a z-less source (training) arrives in set_status("empty") below
+
+    def _source_z(self) -> np.ndarray | None:
+        st = self.ctx.state
+        if self.source == "arithmetic":
+            return st.arithmetic_z()
+        if self.source == "reconstruct":
+            return None if st.reconstruction is None else st.reconstruction.z
+        if self.source == "training":
+            return None
+        return st.current_z()
+
+    def _show_heading(self) -> None:
+        self.heading.setText(f"Nearest to <b>{SOURCES[self.source][0]}</b>")
+
+    def refresh_training(self) -> None:
+        """The Training tab's chosen sample changed (a click, new samples): search again if it is followed."""
+        if self.source == "training":
+            self.channel.refresh()
+
+    def _query_training(self) -> None:
+        bank, sample = self.ctx.state.bank, self.sample_of()
+        if bank is None or sample is None or not self.isVisible():
+            self.ctx.service.cancel(TRAINING_TARGET)
+            self._clear(SOURCES["training"][2] if bank is not None else "")
+            return
+        voxels, label = sample
+        self._training_label = label
+        self.set_status("searching\u2026")
+        self.ctx.service.request(TRAINING_TARGET, np.zeros(0, np.float32), display="none", voxels=voxels,
+                                 job=nearest_job(bank, self.kind.currentData(), self.k.value()))
+
+    def _training_result(self, result: Any) -> None:
+        if self.source == "training":
+            self.set_result(result)
+
+    def _clear(self, note: str) -> None:
+        self.result = None
+        self.list.clear()
+        self.novelty.setText(note)
+        self.status.setVisible(False)
 
     def _job(self) -> Any:
         bank = self.ctx.state.bank
@@ -104,8 +177,14 @@ class RetrievalPanel(QWidget):
 
     # ShapeChannel view interface
     def set_status(self, text: str) -> None:
-        self.status.setText(text if text not in ("empty",) else "")
-        self.status.setVisible(bool(self.status.text()))
+        if text == "empty":  # the followed workspace shows no shape (of this model): no stale list
+            if self.source == "training":
+                self._query_training()
+            else:
+                self._clear(SOURCES[self.source][2])
+            return
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
 
     def set_result(self, result: Any) -> None:
         bank = self.ctx.state.bank
@@ -125,8 +204,9 @@ class RetrievalPanel(QWidget):
             item.setToolTip(f"Training shape {int(i)} ({bank.label_name(int(i))}); click to load it")
             self.list.addItem(item)
         kind = self.kind.currentData()
+        of = f" of {self._training_label}" if result.target == TRAINING_TARGET else ""
         self.novelty.setText(
-            f"<b>Novelty {float(dist[0]):.3f}</b> (cosine distance to the nearest training shape, {kind!r} "
+            f"<b>Novelty{of} {float(dist[0]):.3f}</b> (cosine distance to the nearest training shape, {kind!r} "
             f"features; 0 would be a copy)")
         self.set_status("")
 

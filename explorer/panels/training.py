@@ -10,7 +10,7 @@ from collections import deque
 from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QProcess, QProcessEnvironment, QTimer
+from PyQt6.QtCore import QProcess, QProcessEnvironment, QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
     QComboBox, QFileDialog, QFormLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
     QPushButton, QSpinBox, QWidget,
@@ -36,9 +36,12 @@ PREVIEWS = 8
 
 
 class TrainingPanel(QWidget):
+    sampleChosen = pyqtSignal()  # the chosen preview sample changed (a click, or new samples arrived)
+
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self.chosen = 0  # the preview sample the neighbours panel follows
         self.process: QProcess | None = None
         self.stderr: deque[str] = deque(maxlen=STDERR_LINES)
         self._stderr_buf = ""
@@ -103,6 +106,11 @@ class TrainingPanel(QWidget):
         form.addRow("Epochs", self.epochs)
         form.addRow("Run folder", hbox(self.out, self.out_browse))
         self.previews = [Thumb(f"Preview sample {i + 1}", 64, largest=True) for i in range(PREVIEWS)]
+        for i, th in enumerate(self.previews):
+            th.setToolTip(f"Preview sample {i + 1}: click to list its nearest training shapes")
+            th.setCheckable(True)
+            th.clicked.connect(lambda _c=False, i=i: self.choose_sample(i))
+        self.previews[0].setChecked(True)
         self.left = QWidget()
         self.left.setLayout(vbox(form, hbox(self.start_btn, self.stop_btn, self.resume_btn, 1), self.use_btn,
                                  self.status, self.errors, QLabel("<b>Newest samples</b>"),
@@ -278,6 +286,19 @@ class TrainingPanel(QWidget):
         self._samples_mtime = mtime
         for th, v in zip(self.previews, vox):
             th.set_voxels(v)
+        self.sampleChosen.emit()  # the chosen slot shows a new sample
+
+    def choose_sample(self, i: int) -> None:
+        """Make preview ``i`` the one the neighbours panel follows."""
+        self.chosen = i
+        for j, th in enumerate(self.previews):
+            th.setChecked(j == i)
+        self.sampleChosen.emit()
+
+    def chosen_sample(self) -> tuple[np.ndarray, str] | None:
+        """(voxels, label) of the chosen preview sample, or None while there is none."""
+        vox = self.previews[self.chosen].voxels
+        return None if vox is None else (np.asarray(vox, np.float32), f"preview sample {self.chosen + 1}")
 
     def use_checkpoint(self) -> None:
         ckpt = Path(self.out.text().strip()) / "latest.pt"
