@@ -4,8 +4,9 @@
                    [--screenshot PATH --quit-after SECONDS]
 
 Without --checkpoint it opens the bundled default model; with none installed, an untrained fast32
-generator and a banner saying so. --screenshot waits until every visible view shows a shape, writes a PNG
-of the whole window and exits 0 (1 if no shape appeared within --quit-after seconds).
+generator and a banner saying so. A --checkpoint that cannot be opened is one error naming the file, and
+the app exits 1 (never an untrained stand-in). --screenshot waits until every visible view shows a shape,
+writes a PNG of the whole window and exits 0 (1 if no shape appeared within --quit-after seconds).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any, Callable, Sequence
 
 T_START = time.perf_counter()
 log = logging.getLogger("explorer")
+WORKSPACES = ("interpolate", "arithmetic", "reconstruct", "training")  # explorer.window.WORKSPACES (not imported
+PANELS = ("map", "directions")  # here: --help must not wait for Qt)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -32,8 +35,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--bank", help="a feature bank (.h5) for nearest-neighbour retrieval")
     p.add_argument("--session", help="a saved session (.json) to open")
     p.add_argument("--profile", default="fast32", help="profile of the untrained generator used when no model exists")
-    p.add_argument("--tab", choices=["interpolate", "arithmetic", "reconstruct", "training"], default="interpolate",
-                   help="workspace shown first")
+    p.add_argument("--tab", choices=[*WORKSPACES, *PANELS], default="interpolate",
+                   help="workspace shown first, or a side panel shown large: map (the latent map in its own "
+                        "window) or directions")
     p.add_argument("--screenshot", help="save a PNG of the window once shapes are shown, then exit")
     p.add_argument("--quit-after", type=float, default=None,
                    help="exit after this many seconds, counted from when the model is loaded")
@@ -113,26 +117,63 @@ def install_excepthook(notify: Any) -> None:
     threading.excepthook = lambda a: hook(a.exc_type, a.exc_value, a.exc_traceback)  # type: ignore[arg-type]
 
 
-def initial_model(args: argparse.Namespace) -> tuple[Any, str | None, str | None]:
-    """(model, banner, error): the checkpoint asked for, else the bundled default, else an untrained one."""
+class ModelError(Exception):
+    """The model asked for with --checkpoint cannot be opened: the app stops with this one line."""
+
+
+def checkpoint_error(spec: str, exc: BaseException) -> ModelError:
+    """One line naming the file (or bundled name) and why it cannot be opened."""
+    reason = str(exc)
+    return ModelError(f"gan3d-explorer: cannot open --checkpoint {spec}: "
+                      f"{reason.replace(f'{spec}: ', '', 1) if reason.startswith(f'{spec}:') else reason}")
+
+
+def check_checkpoint_arg(spec: str | None) -> None:
+    """Before any window: a --checkpoint that is neither a file nor a bundled model's name (ModelError)."""
+    from gan_core.errors import Gan3dError
+    from gan_core.runtime import list_models
+
+    if not spec or Path(spec).exists():
+        return
+    if Path(spec).suffix.lower() == ".pt":
+        raise checkpoint_error(spec, FileNotFoundError("no such file"))
+    try:
+        names = [m.name for m in list_models()]
+    except Gan3dError as e:
+        raise checkpoint_error(spec, e) from None
+    if spec not in names:
+        known = f"; bundled models: {', '.join(names)}" if names else ""
+        raise checkpoint_error(spec, FileNotFoundError(f"no such file, and no bundled model of that name{known}"))
+
+
+def initial_model(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """(model, banner): the checkpoint asked for, else the bundled default, else an untrained one (with a banner
+    saying so). A --checkpoint that cannot be opened raises ModelError: an explicit model is never replaced by
+    an untrained one."""
     from gan_core.errors import Gan3dError
     from gan_core.runtime import load_model
 
-    error = None
     if args.checkpoint:
         try:
-            return load_model(args.checkpoint), None, None
+            return load_model(args.checkpoint), None
         except Gan3dError as e:
-            error = f"Could not open {args.checkpoint}: {e}"
-    else:
-        try:
-            return load_model(), None, None
-        except Gan3dError:
-            pass
-    model = load_model(profile=args.profile)
-    return model, "No trained model installed: showing an untrained generator" + (
-        " (the checkpoint could not be opened)" if error else
-        ". Open a checkpoint (File > Open checkpoint) or train one in the Training tab."), error
+            raise checkpoint_error(args.checkpoint, e) from None
+    try:
+        return load_model(), None
+    except Gan3dError:
+        pass
+    return load_model(profile=args.profile), ("No trained model installed: showing an untrained generator. Open "
+                                              "a checkpoint (File > Open checkpoint) or train one in the Training tab.")
+
+
+def report_fatal(text: str, interactive: bool) -> None:
+    """The one error line on stderr; in an interactive session (a real display, no --screenshot) also a dialog,
+    since an app started from a desktop menu has no terminal to show stderr."""
+    print(text, file=sys.stderr)
+    if interactive:
+        from PyQt6.QtWidgets import QMessageBox
+
+        QMessageBox.critical(None, "3D-GAN Explorer", text.removeprefix("gan3d-explorer: "))
 
 
 class AfterFirstShape:
@@ -221,6 +262,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationDisplayName("3D-GAN Explorer")
     setup_logging(args.verbose)
 
+    interactive = not args.screenshot and app.platformName() not in ("offscreen", "minimal")
+    try:
+        check_checkpoint_arg(args.checkpoint)  # a missing file fails before any window opens
+    except ModelError as e:
+        report_fatal(str(e), interactive)
+        return 1
+
     from gan_core.runtime import bundled_bank_for
 
     from explorer.state import SessionState
@@ -230,16 +278,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     state = SessionState()
     window = MainWindow(state)
     install_excepthook(window.ctx.notifier.error)
-    window.tabs.setCurrentIndex(["interpolate", "arithmetic", "reconstruct", "training"].index(args.tab))
+    window.show_workspace(args.tab)
     window.show()
     app.processEvents()
-    model, banner, error = initial_model(args)
+    try:
+        model, banner = initial_model(args)
+    except ModelError as e:  # a file that is there but is no checkpoint (or a damaged one)
+        window.shutdown()
+        window.hide()
+        report_fatal(str(e), interactive)
+        return 1
     if banner:
         window.banner.setText(banner)
         window.banner.setVisible(True)
     state.set_model(model)
-    if error:
-        window.show_message("error", error)
     bank = args.bank or bundled_bank_for(model)  # a bundled model opens with its bank: neighbours from the start
     deferred = AfterFirstShape(window, lambda: window.open_bank(str(bank))) if bank else None
     if args.session:

@@ -88,6 +88,8 @@ class MainWindow(QMainWindow):
         self.directions = DirectionsPanel(self.ctx)
         self.map_dock = self._tab_dock(self.map, "Latent map", "map-dock")
         self.directions_dock = self._tab_dock(self.directions, "Directions", "directions-dock")
+        self.map.enlargeToggled.connect(self.set_map_enlarged)
+        self.map_dock.topLevelChanged.connect(self._map_floated)
         self.dock.raise_()
 
         self._build_status_bar()
@@ -104,6 +106,42 @@ class MainWindow(QMainWindow):
         if state.model is not None:
             self._model_changed(state.model)
         self.ctx.cameras.set_linked(state.linked)
+
+    def show_workspace(self, name: str) -> None:
+        """A workspace tab by name (``WORKSPACES``), or a side panel ("map", "directions") brought to the front
+        with half the window's width (``gan3d-explorer --tab``)."""
+        if name in WORKSPACES:
+            self.tabs.setCurrentIndex(WORKSPACES.index(name))
+            return
+        docks = {"map": self.map_dock, "directions": self.directions_dock}
+        if name not in docks:
+            raise ValueError(f"unknown workspace or panel {name!r}")
+        dock = docks[name]
+        dock.show()
+        dock.raise_()
+        self.resizeDocks([dock], [self.width() // 2], Qt.Orientation.Horizontal)
+
+    def set_map_enlarged(self, on: bool) -> None:
+        """The latent map in a window of its own, about two thirds of the screen (``on``), or back among the
+        side panels."""
+        dock = self.map_dock
+        if on == dock.isFloating():
+            return
+        if on:
+            dock.setFloating(True)
+            screen = (self.screen() or dock.screen()).availableGeometry()
+            w, h = int(screen.width() * 0.66), int(screen.height() * 0.75)
+            dock.setGeometry(screen.x() + (screen.width() - w) // 2, screen.y() + (screen.height() - h) // 2, w, h)
+            dock.show()
+            dock.raise_()
+        else:
+            dock.setFloating(False)
+            self.tabifyDockWidget(self.dock, dock)
+            dock.raise_()
+
+    def _map_floated(self, floating: bool) -> None:
+        if self.map.enlarge.isChecked() != floating:  # a double click on the dock's title floats it too
+            self.map.enlarge.setChecked(floating)  # (set_map_enlarged then finds nothing to do)
 
     def _tab_changed(self, i: int) -> None:
         """The neighbours panel follows the shape of the workspace on screen."""
@@ -197,11 +235,12 @@ class MainWindow(QMainWindow):
 
     # -- actions -------------------------------------------------------------------------------------------
     def load_checkpoint(self, path: str) -> Any:
-        """Load a checkpoint (or bundled model name) on a worker and swap it into every view."""
-        self.recent.add("checkpoints", path) if Path(path).exists() else None
-
+        """Load a checkpoint (or bundled model name) on a worker and swap it into every view. A file that
+        cannot be opened is a message naming it; the current model stays (and the file stays out of Recent)."""
         def done(model: Any) -> None:
             self.state.set_model(model)
+            if Path(path).exists():
+                self.recent.add("checkpoints", path)
             self.show_message("info", f"Loaded {model.name} ({model.profile.name})")
 
         return self.ctx.jobs.start(f"Loading {Path(path).name}", load_model, path, on_done=done)

@@ -1,6 +1,7 @@
 """The latent map: the bank's training shapes and generated samples in 2D (t-SNE of D features), coloured by
 class, with the current shape (a star) and the interpolation path (a line through its keyframes) placed on
-it live. Hover a point for its thumbnail; click it to load it (a training shape is projected into z)."""
+it live. Hover a point for its thumbnail; click it to load it (a training shape is projected into z). The
+legend sits under the plot, off the points; "Enlarge" asks the window to show the panel in a window of its own."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any, Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, Qt
-from PyQt6.QtWidgets import QCheckBox, QLabel, QPushButton, QWidget
+from PyQt6.QtCore import QPointF, Qt, pyqtSignal
+from PyQt6.QtWidgets import QCheckBox, QLabel, QPushButton, QSizePolicy, QWidget
 
 from gan_core.runtime import latent_map, place_on_map
 
@@ -32,7 +33,17 @@ def placement_job(lmap: Any, bank: Any) -> Callable[[Any, np.ndarray], np.ndarra
     return job
 
 
+def legend_html(names: list[str], colours: list[str]) -> str:
+    """The legend under the plot: one coloured dot per class, then what the marks mean."""
+    items = "&nbsp;&nbsp; ".join(f"<span style='color:{c}; font-size: 13pt'>\u25cf</span>&nbsp;{name}"
+                                 for name, c in zip(names, colours))
+    return (f"{items}<br><span style='color:#555'>dots: training shapes \u00b7 rings: generated samples \u00b7 "
+            "\u2605 the current shape \u00b7 line: the path</span>")
+
+
 class MapPanel(LazyPanel):
+    enlargeToggled = pyqtSignal(bool)  # the user asks for the map in a large window of its own (True) or back
+
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
@@ -45,7 +56,11 @@ class MapPanel(LazyPanel):
         self.plot.hideAxis("bottom")
         self.plot.setAspectLocked(True)
         self.plot.setMenuEnabled(False)
-        self.legend = self.plot.addLegend(offset=(4, 4), labelTextSize="7pt", colCount=2)  # covers fewer points
+        self.legend = QLabel("")  # under the plot: a legend inside it covered points
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setAccessibleName("Map legend")
+        self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.path_item = pg.PlotDataItem(pen=pg.mkPen("#222", width=2), symbol="o", symbolSize=9,
                                          symbolBrush="#fff", symbolPen=pg.mkPen("#222"))
         self.current_item = pg.ScatterPlotItem(symbol="star", size=22, brush=pg.mkBrush("#111"), pen=pg.mkPen("w"))
@@ -57,6 +72,12 @@ class MapPanel(LazyPanel):
         self.build = describe(QPushButton("Build map"), "Build latent map",
                               "Embed the training shapes and 500 samples with t-SNE (a minute or two; cached)")
         self.build.clicked.connect(self.build_map)
+        self.enlarge = describe(QPushButton("Enlarge"), "Show the map in a large window",
+                                "Show the map in a window of its own (click again, or close that window, to put it "
+                                "back in the side panel)")
+        self.enlarge.setCheckable(True)
+        self.enlarge.toggled.connect(lambda on: self.enlarge.setText("Back to the side" if on else "Enlarge"))
+        self.enlarge.toggled.connect(self.enlargeToggled)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.preview = QLabel()
@@ -64,8 +85,10 @@ class MapPanel(LazyPanel):
         self.preview.setAccessibleName("Hovered shape")
         self.preview_text = QLabel("Hover a point to see its shape")
         self.preview_text.setWordWrap(True)
-        self.setLayout(vbox(self.status, hbox(self.build, self.samples, 1), self.plot,
-                            hbox(self.preview, self.preview_text, margins=2), margins=4))
+        layout = vbox(self.status, hbox(self.build, self.samples, 1, self.enlarge), self.plot, self.legend,
+                      hbox(self.preview, self.preview_text, margins=2), margins=4)
+        layout.setStretch(2, 1)  # the plot takes the height
+        self.setLayout(layout)
         self.hovered: int | None = None
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._mouse_clicked)
@@ -129,13 +152,14 @@ class MapPanel(LazyPanel):
         for c, name in enumerate(lmap.class_names):
             bank_xy = lmap.coords[:n][lmap.labels[:n] == c]
             samp_xy = lmap.coords[n:][lmap.labels[n:] == c]
-            dots = pg.ScatterPlotItem(*bank_xy.T, size=5, pen=None, brush=pg.mkBrush(colours[c]), name=name)
+            dots = pg.ScatterPlotItem(*bank_xy.T, size=5, pen=None, brush=pg.mkBrush(colours[c]))
             rings = pg.ScatterPlotItem(*samp_xy.T, size=9, pen=pg.mkPen(colours[c], width=1.5), brush=None)
             for item in (dots, rings):
                 self.plot.addItem(item)
                 self._class_items.append(item)
         self.plot.addItem(self.path_item)
         self.plot.addItem(self.current_item)
+        self.legend.setText(legend_html(lmap.class_names, colours))
         self._show_samples(self.samples.isChecked())
         self.build.setEnabled(False)
         self._set_status(f"{n} training shapes and {lmap.n_samples} generated samples "
@@ -152,7 +176,7 @@ class MapPanel(LazyPanel):
         for item in self._class_items:
             self.plot.removeItem(item)
         self._class_items = []
-        self.legend.clear()
+        self.legend.setText("")
         for item in (self.path_item, self.current_item):
             self.plot.removeItem(item)
         self.path_item.setData([], [])

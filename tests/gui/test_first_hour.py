@@ -1,4 +1,5 @@
-"""What a new user met in the first hour (issue 26): the neighbours panel follows the workspace on screen."""
+"""What a new user met in the first hour (issue 26): the neighbours panel follows the workspace on screen, a
+model that cannot be opened, the map from the command line and in a large window."""
 
 from __future__ import annotations
 
@@ -60,4 +61,96 @@ def test_neighbours_follow_the_shape_of_every_workspace(qtbot, window, tiny_bank
     window.tabs.setCurrentIndex(0)  # back on the path
     wait_idle(window.ctx)
     assert _names(panel) == on_path
+
+
+# -- a model that cannot be opened ------------------------------------------------------------------------------
+def _app(tmp_path, *argv):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CACHE_HOME": str(tmp_path / "xdg"),
+           "GAN3D_CACHE_DIR": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "explorer.app", *map(str, argv)], env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+@pytest.mark.parametrize("content", [None, b"not a checkpoint"], ids=["missing file", "not a checkpoint"])
+def test_an_explicit_checkpoint_that_cannot_be_opened_is_one_error_and_exit_1(tmp_path, content):
+    bad = tmp_path / "bad.pt"
+    if content is not None:
+        bad.write_bytes(content)
+    shot = tmp_path / "shot.png"
+    proc = _app(tmp_path, "--checkpoint", bad, "--screenshot", shot, "--quit-after", "60")
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gan3d-explorer: cannot open --checkpoint {bad}: "), proc.stderr
+    assert not shot.exists()  # never a picture of an untrained stand-in
+
+
+def test_an_unknown_model_name_lists_the_bundled_ones():
+    from gan_core.runtime import list_models
+
+    from explorer.app import ModelError, check_checkpoint_arg
+
+    with pytest.raises(ModelError, match="cannot open --checkpoint no_such_model: no such file, and no bundled model"):
+        check_checkpoint_arg("no_such_model")
+    for m in list_models():
+        check_checkpoint_arg(m.name)  # a bundled name passes
+
+
+def test_the_file_menu_keeps_the_current_model_when_a_file_cannot_be_opened(qtbot, window, tmp_path, wait_idle):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    model = window.state.model
+    window.load_checkpoint(str(bad))
+    qtbot.waitUntil(lambda: "bad.pt" in window.messages.text(), timeout=20000)
+    wait_idle(window.ctx)
+    assert window.state.model is model and window.banner.isHidden()
+    assert window.recent.get("checkpoints") == []
+
+
+# -- the map from the command line, large, with its legend outside ------------------------------------------------
+def test_tab_map_and_directions_are_accepted(qtbot, window):
+    from explorer.app import parse_args
+
+    assert parse_args(["--tab", "map"]).tab == "map" and parse_args(["--tab", "directions"]).tab == "directions"
+    for name, dock in (("map", window.map_dock), ("directions", window.directions_dock)):
+        window.show_workspace(name)
+        assert not dock.visibleRegion().isEmpty() and window.dock.visibleRegion().isEmpty()
+        # wider than the ~380 px side panel it was cramped in (the workspace keeps its minimum width)
+        qtbot.waitUntil(lambda: dock.width() >= 500, timeout=5000)
+
+
+def test_the_map_can_be_enlarged_and_its_legend_is_off_the_plot(qtbot, window, tiny_bank, wait_idle, tmp_path,
+                                                                 monkeypatch):
+    import pyqtgraph as pg
+
+    monkeypatch.setenv("GAN3D_CACHE_DIR", str(tmp_path / "cache"))
+    panel = window.map
+    panel.map_params = {"n_samples": 6, "n_pca": 8, "perplexity": 4}
+    window.show_workspace("map")
+    window.state.set_bank(tiny_bank, "bank.h5")
+    wait_idle(window.ctx)
+    panel.build_map()
+    qtbot.waitUntil(lambda: panel.lmap is not None, timeout=60000)
+    wait_idle(window.ctx)
+    for name in tiny_bank.class_names_:
+        assert name in panel.legend.text()
+    assert not [i for i in panel.plot.getPlotItem().items if isinstance(i, pg.LegendItem)]
+    assert not [i for i in panel.plot.scene().items() if isinstance(i, pg.LegendItem)]
+    assert panel.legend.geometry().top() >= panel.plot.geometry().bottom()  # under the plot, not on it
+
+    qtbot.mouseClick(panel.enlarge, Qt.MouseButton.LeftButton)
+    assert window.map_dock.isFloating()
+    screen = window.screen().availableGeometry()  # a window of its own, two thirds of the screen or so
+    qtbot.waitUntil(lambda: window.map_dock.width() >= 0.6 * screen.width(), timeout=5000)
+    assert window.map_dock.height() >= 0.6 * screen.height()
+    assert panel._active and panel.lmap is not None  # still the same map, shown
+    qtbot.mouseClick(panel.enlarge, Qt.MouseButton.LeftButton)
+    assert not window.map_dock.isFloating() and window.map_dock in window.tabifiedDockWidgets(window.dock)
+    window.map_dock.setFloating(True)  # floated by its title bar: the button follows
+    assert panel.enlarge.isChecked()
+    window.map_dock.setFloating(False)
+    assert not panel.enlarge.isChecked()
 
