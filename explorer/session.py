@@ -66,7 +66,8 @@ def save_session(state: SessionState, path: str | Path) -> Path:
         "model": {"checkpoint": str(model.checkpoint_path) if model is not None and model.checkpoint_path else None,
                   "name": getattr(model, "name", None), "z_dim": state.z_dim},
         "bank": state.bank_path,
-        "t": snap["t"], "mode": snap["mode"], "weights": list(snap["weights"]), "level": snap["level"],
+        "t": snap["t"], "mode": snap["mode"], "weights": list(snap["weights"]), "rescale": snap["rescale"],
+        "level": snap["level"],
         "display": snap["display"], "linked": snap["linked"], "latents": latents,
         "history": [{"label": h.label, "seed": h.seed} for h in hist],
         "keys": [{"label": k.label} for k in snap["keys"]],
@@ -105,7 +106,10 @@ def load_session(path: str | Path) -> SessionFile:
         values: dict[str, Any] = {
             "t": float(doc["t"]), "mode": str(doc["mode"]), "weights": tuple(float(w) for w in doc["weights"]),
             "level": float(doc["level"]), "display": str(doc["display"]), "linked": bool(doc.get("linked", True)),
+            "rescale": doc.get("rescale", True),  # sessions saved before it existed: today's default
         }
+        if not isinstance(values["rescale"], bool):
+            raise ValueError(f"rescale {values['rescale']!r} is not true or false")
         _check_values(values)
         for key in _LATENT_KEYS:
             meta = doc["latents"].get(key)

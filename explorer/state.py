@@ -12,7 +12,8 @@ Fields (names used in ``changed``):
 * ``keys``: keyframes between A and B (a tuple of :class:`Latent`): the path runs A -> keys -> B, keyframe j
   of K at t = j / (K - 1).
 * ``t``, ``mode``: position on the path and "slerp" / "lerp" (per segment) or "spline" (smooth through all).
-* ``weights``: the three arithmetic weights.
+* ``weights``: the three arithmetic weights. ``rescale``: bring the arithmetic result back to the prior's
+  typical norm (:func:`gan_core.latent.arithmetic`; on by default), else keep the raw sum.
 * ``current``: an explicit current shape (a retrieved or reconstructed one), or None, meaning the current
   shape is the point at ``t`` on the A -> B path.
 * ``reconstruction``: the latest single-image reconstruction (its z and image path).
@@ -43,7 +44,7 @@ DISPLAYS = ("mesh", "voxels")
 HISTORY_SIZE = 30
 MAX_SEED = 2**31 - 1  # seeds the slot editors (a QSpinBox) can show
 PATH_FIELDS = frozenset({"slot:A", "slot:B", "keys", "t", "mode", "current"})
-ARITH_FIELDS = frozenset({"slot:a", "slot:b", "slot:c", "weights"})
+ARITH_FIELDS = frozenset({"slot:a", "slot:b", "slot:c", "weights", "rescale"})
 LOOK_FIELDS = frozenset({"level", "display"})
 
 
@@ -117,7 +118,7 @@ class SessionState(QObject):
         self._merge_token = 0
         self._values: dict[str, Any] = {
             **{f"slot:{s}": None for s in SLOTS}, "keys": (), "t": 0.5, "mode": "slerp", "weights": (1.0, 1.0, 1.0),
-            "current": None, "reconstruction": None, "level": 0.5, "display": "mesh", "linked": True,
+            "rescale": True, "current": None, "reconstruction": None, "level": 0.5, "display": "mesh", "linked": True,
         }
         self.history: list[Latent] = []
         self.model: Any = None
@@ -153,6 +154,11 @@ class SessionState(QObject):
     @property
     def weights(self) -> tuple[float, float, float]:
         return self._values["weights"]
+
+    @property
+    def rescale(self) -> bool:
+        """Whether the arithmetic result is brought back to the prior's typical norm."""
+        return self._values["rescale"]
 
     @property
     def current(self) -> Latent | None:
@@ -200,11 +206,13 @@ class SessionState(QObject):
         return f"A \u2192 B, t = {self.t:.3f} ({self.mode})"
 
     def arithmetic_z(self) -> np.ndarray | None:
-        """w_a z_a - w_b z_b + w_c z_c, or None while a slot is empty."""
+        """w_a z_a - w_b z_b + w_c z_c (rescaled to the model's prior norm with :attr:`rescale`), or None while
+        a slot is empty."""
         slots = [self.slot(s) for s in OPERANDS]
         if any(s is None for s in slots):
             return None
-        return arithmetic(slots[0].z, slots[1].z, slots[2].z, self.weights)  # type: ignore[union-attr]
+        prior = getattr(getattr(self.model, "profile", None), "z_prior", "normal") if self.rescale else None
+        return arithmetic(slots[0].z, slots[1].z, slots[2].z, self.weights, prior=prior)  # type: ignore[union-attr]
 
     # -- writing (undoable) --------------------------------------------------------------------------------
     def _push(self, new: dict[str, Any], text: str, merge_id: int = -1) -> None:
@@ -263,6 +271,10 @@ class SessionState(QObject):
         if len(w) != 3 or not all(np.isfinite(w)):
             raise BadInputError(f"arithmetic weights must be three finite numbers, got {weights}")
         self._push({"weights": w}, "Change arithmetic weights", merge_id=2)
+
+    def set_rescale(self, on: bool) -> None:
+        """Rescale the arithmetic result to the prior's typical norm (True) or keep the raw sum."""
+        self._push({"rescale": bool(on)}, "Rescale the arithmetic result" if on else "Keep the raw arithmetic sum")
 
     def set_current(self, z: np.ndarray | None, label: str = "", *, merge: bool = False) -> None:
         """Show ``z`` in the centre view (None: back to the point at t on the path). With ``merge`` (a slider

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QFrame, QLabel, QPushButton, QWidget
+from PyQt6.QtWidgets import QCheckBox, QFrame, QLabel, QPushButton, QWidget
 
 from explorer.context import AppContext, ShapeChannel
 from explorer.panels.retrieval import nearest_job
@@ -49,6 +49,14 @@ class ArithmeticPanel(QWidget):
         self.nn_channel = ShapeChannel(ctx, "arithmetic:nearest", self, st.arithmetic_z, ARITH_FIELDS,
                                        display="none", link_camera=False, job_of=self._job)
         st.bankChanged.connect(self._bank_changed)
+        self.rescale = describe(
+            QCheckBox("Rescale to the prior's norm"), "Rescale the result to the prior's typical norm",
+            "On: the result is brought back to the length of a typical sample from the prior (\u221az_dim for "
+            "N(0, 1)), keeping its direction; the raw sum of three samples is about 1.7 times as long and tends to "
+            "come out as a block. Off: the raw sum")
+        self.rescale.setChecked(st.rescale)
+        self.rescale.toggled.connect(st.set_rescale)
+        st.changed.connect(self._sync_rescale)
         self.make_current = describe(QPushButton("Show as current"), "Show result as current shape",
                                      "Put the result in the interpolation view's centre (and the retrieval panel)")
         self.to_a = describe(QPushButton("Send to A"), "Send result to endpoint A")
@@ -59,19 +67,26 @@ class ArithmeticPanel(QWidget):
         line = QFrame()
         line.setFrameShape(QFrame.Shape.VLine)
         left = QWidget()
-        left.setLayout(vbox(QLabel("<b>Operands</b> (each: seed, random, or From\u2026)"), *rows, 1))
+        left.setLayout(vbox(QLabel("<b>Operands</b> (each: seed, random, or From\u2026)"), *rows, self.rescale, 1))
         left.setMaximumWidth(520)
         actions = hbox(self.make_current, self.to_a, self.to_b, 1)
         right = vbox(self.result_view, actions, hbox(self.nearest, vbox(self.nearest_text, 1), 1))
         right.setStretch(0, 1)  # the result view takes the height
         self.setLayout(hbox(left, line, right, margins=6))
 
+    def _sync_rescale(self, fields: frozenset[str]) -> None:
+        if "rescale" in fields and self.rescale.isChecked() != self.ctx.state.rescale:
+            self.rescale.blockSignals(True)  # undo / a session: show the state, push no new command
+            self.rescale.setChecked(self.ctx.state.rescale)
+            self.rescale.blockSignals(False)
+
     def _bank_changed(self, _bank: Any) -> None:
         self.nn_channel.refresh()
 
     def _caption(self) -> str:
         w = self.ctx.state.weights
-        return f"Result = {w[0]:g}\u00b7a \u2212 {w[1]:g}\u00b7b + {w[2]:g}\u00b7c"
+        how = ", rescaled" if self.ctx.state.rescale else ", raw sum"
+        return f"Result = {w[0]:g}\u00b7a \u2212 {w[1]:g}\u00b7b + {w[2]:g}\u00b7c{how}"
 
     def _job(self) -> Any:
         bank = self.ctx.state.bank

@@ -1,5 +1,5 @@
 """What a new user met in the first hour (issue 26): the neighbours panel follows the workspace on screen, a
-model that cannot be opened, the map from the command line and in a large window."""
+model that cannot be opened, the map from the command line and in a large window, the arithmetic switch."""
 
 from __future__ import annotations
 
@@ -153,4 +153,23 @@ def test_the_map_can_be_enlarged_and_its_legend_is_off_the_plot(qtbot, window, t
     assert panel.enlarge.isChecked()
     window.map_dock.setFloating(False)
     assert not panel.enlarge.isChecked()
+
+
+# -- arithmetic in the app ---------------------------------------------------------------------------------------
+def test_arithmetic_is_rescaled_by_default_with_a_switch_for_the_raw_sum(qtbot, window, tmp_path):
+    from explorer.session import apply_session, load_session, save_session
+
+    st, box = window.state, window.arithmetic.rescale
+    a, b, c = (st.slot(s).z.astype(np.float64) for s in "abc")
+    assert box.isChecked() and st.rescale
+    assert np.linalg.norm(st.arithmetic_z()) == pytest.approx(np.sqrt(32), rel=1e-5)  # tiny16: z of 32
+    box.click()
+    assert not st.rescale
+    np.testing.assert_allclose(st.arithmetic_z(), a - b + c, rtol=1e-5)
+    assert "raw sum" in window.arithmetic._caption()
+    path = save_session(st, tmp_path / "s.json")
+    st.undo_stack.undo()
+    assert st.rescale and box.isChecked()  # undo shows in the box
+    apply_session(st, load_session(path))
+    assert not st.rescale and not box.isChecked()
 
