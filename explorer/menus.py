@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QStandardPaths, Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
-from PyQt6.QtWidgets import QFileDialog, QLabel, QToolBar
+from PyQt6.QtWidgets import QFileDialog, QLabel, QMessageBox, QToolBar
 from superqt import QLabeledDoubleSlider
 
 from gan_core.runtime import list_models
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 CKPT_FILTER = "Checkpoints (*.pt);;All files (*)"
 BANK_FILTER = "Feature banks (*.h5);;All files (*)"
 SESSION_FILTER = "Explorer sessions (*.json)"
+REPO = Path(__file__).resolve().parents[1]  # the source checkout (README.md, explorer/README.md) when run from it
 
 
 def _action(win: MainWindow, text: str, slot: Callable[..., object], shortcut: object = None, tip: str = "",
@@ -101,6 +103,16 @@ def build_menus(win: MainWindow) -> None:
     # Model
     win.model_menu = mb.addMenu("&Model")
     fill_model_menu(win)
+    # Help
+    h = mb.addMenu("&Help")
+    h.addAction(_action(win, "&Keyboard shortcuts", lambda: _show_help(win, "Keyboard shortcuts", shortcuts_html(win)),
+                        "F1", "The keys of every menu command"))
+    h.addAction(_action(win, "&Documentation", lambda: _show_help(win, "Documentation", docs_html()), None,
+                        "Where the documentation is: the READMEs, gan3d --help, the log"))
+    h.addSeparator()
+    h.addAction(_action(win, "&About 3D-GAN Explorer", lambda: _show_help(win, "About 3D-GAN Explorer",
+                                                                           about_html(win)), None,
+                        "Version, the model and device in use, and where this comes from"))
     _build_toolbar(win)
     sync_view_actions(win)
 
@@ -214,3 +226,63 @@ def _fill_recent(win: MainWindow) -> None:
             menu.addAction(f"{kind[:-1]}: {p}", lambda _c=False, p=p, then=then: then(p))
     if menu.isEmpty():
         menu.addAction("(none yet)").setEnabled(False)
+
+
+# -- Help ------------------------------------------------------------------------------------------------------
+def shortcuts_html(win: MainWindow) -> str:
+    """A table of every menu command that has a key, in menu order, and the keys of the views."""
+    rows = []
+    for menu in win.menuBar().actions():
+        for act in menu.menu().actions() if menu.menu() is not None else ():
+            keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in act.shortcuts())
+            if keys and act.text():
+                rows.append(f"<tr><td>{html.escape(keys)}</td><td>{html.escape(act.text().replace('&', ''))}</td></tr>")
+    rows += ["<tr><td>Esc</td><td>Cancel the running job</td></tr>",
+             "<tr><td>Ctrl+K</td><td>Add the current shape as a keyframe (Interpolate)</td></tr>",
+             "<tr><td>Left / Right, Page Up / Down</td><td>Move the focused slider</td></tr>",
+             "<tr><td>Mouse drag / wheel</td><td>Rotate / zoom a 3D view (all of them when linked)</td></tr>"]
+    return "<table cellspacing=4>" + "".join(rows) + "</table>"
+
+
+def docs_html() -> str:
+    """Where the documentation is: the READMEs of the source checkout, the command line's help, the log."""
+    readme, app_readme = REPO / "README.md", REPO / "explorer" / "README.md"
+    logs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.CacheLocation)
+    items = [f"<a href='{p.as_uri()}'>{html.escape(str(p))}</a>: {what}" for p, what in (
+        (readme, "the project, the command line, file formats, the models"),
+        (app_readme, "this app: layout of the code, speed, running without a display")) if p.is_file()]
+    if not items:
+        items = ["README.md and explorer/README.md of the 3D-GAN Explorer source repository"]
+    items += ["<code>gan3d --help</code> and <code>gan3d COMMAND --help</code>: every command, with an example",
+              "<code>gan3d-explorer --help</code>: this app's options (--checkpoint, --tab map, --screenshot, ...)",
+              f"the log of this app: {html.escape(str(Path(logs or '.') / 'explorer.log'))}"]
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def about_html(win: MainWindow) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("gan3d-explorer")
+    except PackageNotFoundError:
+        ver = "(not installed)"
+    model = win.state.model
+    using = ("no model loaded" if model is None else
+             f"model {html.escape(model.name)} ({model.profile.name}, {model.resolution}\u00b3) on "
+             f"{html.escape(model.device_name)}")
+    return (f"<b>3D-GAN Explorer {ver}</b><br>Generate, explore and reconstruct 3D shapes with the 3D-GAN and "
+            "3D-VAE-GAN of Wu, Zhang, Xue, Freeman and Tenenbaum (NIPS 2016).<br><br>"
+            f"Now: {using}.<br>Help > Documentation says where the docs are.")
+
+
+def _show_help(win: MainWindow, title: str, text: str) -> QMessageBox:
+    """A non-blocking box (open(), not exec()): the app keeps running behind it."""
+    box = QMessageBox(win)
+    box.setWindowTitle(title)
+    box.setTextFormat(Qt.TextFormat.RichText)
+    box.setText(text)
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+    box.setAccessibleName(title)
+    win.help_box = box
+    box.open()
+    return box

@@ -1,5 +1,6 @@
 """What a new user met in the first hour (issue 26): the neighbours panel follows the workspace on screen, a
-model that cannot be opened, the map from the command line and in a large window, the arithmetic switch."""
+model that cannot be opened, the map from the command line and in a large window, the arithmetic switch, the
+Help menu."""
 
 from __future__ import annotations
 
@@ -173,3 +174,22 @@ def test_arithmetic_is_rescaled_by_default_with_a_switch_for_the_raw_sum(qtbot, 
     apply_session(st, load_session(path))
     assert not st.rescale and not box.isChecked()
 
+
+# -- Help ---------------------------------------------------------------------------------------------------------
+def test_help_menu_has_about_shortcuts_and_where_the_docs_are(qtbot, window):
+    from explorer.menus import REPO, docs_html
+
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    texts = [a.text().replace("&", "") for a in help_menu.actions() if a.text()]
+    assert texts == ["Keyboard shortcuts", "Documentation", "About 3D-GAN Explorer"]
+    acts = {a.text().replace("&", ""): a for a in help_menu.actions()}
+    acts["Keyboard shortcuts"].trigger()
+    box = window.help_box
+    assert box.isVisible() and "Export current shape" in box.text() and "Ctrl+E" in box.text()
+    assert "Undo" in box.text() and "Go to Arithmetic" in box.text()
+    box.close()
+    acts["About 3D-GAN Explorer"].trigger()
+    assert window.state.model.name in window.help_box.text() and "Wu" in window.help_box.text()
+    window.help_box.close()
+    if (REPO / "README.md").is_file():
+        assert str(REPO / "README.md") in docs_html() and "gan3d --help" in docs_html()
