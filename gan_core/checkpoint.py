@@ -41,6 +41,10 @@ MODEL_KEYS = ("generator", "discriminator", "encoder")
 # Weights only a resumed run reads: the generator being optimised, when "generator" holds its moving average.
 TRAINING_KEYS = ("generator_train",)
 JUDGE_KIND = "judge"
+# An 8-bit packed tensor W is stored as int8 Q under its own name and a scale per slice of its first dimension
+# under name + INT8_SCALE, W ~ Q * scale; load_checkpoint restores floats, so only this module knows.
+INT8_SCALE = "#int8_scale"
+INT8_MIN_NUMEL = 1024  # smaller tensors (BatchNorm, biases) stay fp16: they are a rounding error in the file size
 
 
 def save_checkpoint(
@@ -157,8 +161,38 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     if not any(k in ckpt for k in MODEL_KEYS):
         raise BadCheckpointError(f"{path}: checkpoint holds no model weights")
     _check_structure(ckpt, path)
+    for key in MODEL_KEYS + TRAINING_KEYS:
+        if key in ckpt:
+            ckpt[key] = _dequantize(ckpt[key], path, key)
     ckpt["path"] = str(path)
     return ckpt
+
+
+def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric 8-bit quantisation, one scale per slice of the first dimension: (int8 Q, float32 scale) with
+    |W - Q * scale| <= scale / 2 everywhere."""
+    flat = w.detach().float().reshape(w.shape[0], -1)
+    scale = flat.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+    q = torch.round(flat / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    return q.reshape(w.shape), scale
+
+
+def _dequantize(sd: dict[str, torch.Tensor], path: Path, key: str) -> dict[str, torch.Tensor]:
+    """A state dict with its 8-bit tensors (see INT8_SCALE) back as float32; others untouched."""
+    if not any(k.endswith(INT8_SCALE) for k in sd):
+        return sd
+    out = {}
+    for name, v in sd.items():
+        if name.endswith(INT8_SCALE):
+            continue
+        scale = sd.get(name + INT8_SCALE)
+        if scale is None:
+            out[name] = v
+            continue
+        if v.dtype != torch.int8 or scale.ndim != 1 or len(scale) != v.shape[0]:
+            raise BadCheckpointError(f"{path}: {key}.{name}: an 8-bit tensor without a matching scale")
+        out[name] = (v.float().reshape(v.shape[0], -1) * scale.float()[:, None]).reshape(v.shape)
+    return out
 
 
 def _check_structure(ckpt: dict[str, Any], path: Path) -> None:
@@ -240,8 +274,10 @@ def pack_checkpoint(
     parts: tuple[str, ...] | list[str] = MODEL_KEYS,
     half: bool = True,
     encoder_from: dict[str, Any] | None = None,
+    int8: bool = False,
 ) -> Path:
-    """Write a weights-only copy of ``ckpt`` (optionally fp16, optionally with another checkpoint's encoder)."""
+    """Write a weights-only copy of ``ckpt`` (fp16 unless not ``half``; with ``int8`` the large weight tensors
+    8-bit, about half an fp16 file; optionally with another checkpoint's encoder)."""
     from gan_core.config import check_same_architecture
 
     out_ck: dict[str, Any] = {k: ckpt[k] for k in ("format", "version", "kind", "state", "data_hash", "meta")
@@ -259,7 +295,13 @@ def pack_checkpoint(
     if not nets:
         raise BadCheckpointError(f"{ckpt.get('path')}: none of {list(parts)} is in the checkpoint")
     for k, sd in nets.items():
-        out_ck[k] = {n: v.half() if half and v.is_floating_point() else v for n, v in sd.items()}
+        packed: dict[str, torch.Tensor] = {}
+        for n, v in sd.items():
+            if int8 and v.is_floating_point() and v.ndim >= 2 and v.numel() >= INT8_MIN_NUMEL:
+                packed[n], packed[n + INT8_SCALE] = quantize_int8(v)
+            else:
+                packed[n] = v.half() if (half or int8) and v.is_floating_point() else v
+        out_ck[k] = packed
     out = Path(out)
     _save(out_ck, out)
     return out

@@ -88,3 +88,31 @@ def test_the_real_registry_checkpoints_and_bank_load_as_at_start():
         assert ck.generator is not None
         if m.extra.get("encoder"):
             assert ck.encoder is not None
+
+
+def test_int8_quantisation_error_is_within_half_a_step():
+    from gan_core.checkpoint import quantize_int8
+
+    w = torch.tensor([[0.5, -1.0, 0.25, 0.1], [2.0, 0.0, -0.3, 1.0]])
+    q, scale = quantize_int8(w)
+    assert q.dtype == torch.int8 and torch.allclose(scale, torch.tensor([1.0, 2.0]) / 127)  # max |w| per row / 127
+    assert q[0].tolist() == [64, -127, 32, 13] and q[1].tolist() == [127, 0, -19, 64]  # round(w / scale) by hand
+    assert float((q.float() * scale[:, None] - w).abs().max()) <= float(scale.max()) / 2 + 1e-7
+
+
+def test_pack_int8_round_trips_and_keeps_the_samples(tmp_path, trained, capsys):
+    rc, out, _ = run_cli(capsys, "pack", "--checkpoint", trained, "--out", tmp_path / "q.pt", "--int8",
+                         "--parts", "generator")
+    assert rc == 0
+    rc, _, _ = run_cli(capsys, "pack", "--checkpoint", trained, "--out", tmp_path / "h.pt", "--parts", "generator")
+    assert (tmp_path / "q.pt").stat().st_size < 0.75 * (tmp_path / "h.pt").stat().st_size
+    q = load_checkpoint(tmp_path / "q.pt")  # floats again: no reader sees the 8-bit layout
+    assert all("#" not in k and (v.is_floating_point() or k.endswith("num_batches_tracked"))
+               for k, v in q["generator"].items())
+    a = load_model(tmp_path / "q.pt", device="cpu", precision="fp32")
+    b = load_model(tmp_path / "h.pt", device="cpu", precision="fp32")
+    z = a.sample_z(8, 0)
+    pa, pb = a.generate(z, use_cache=False), b.generate(z, use_cache=False)
+    assert float(np.abs(pa - pb).max()) < 0.05  # occupancy probabilities move by at most a few hundredths
+    rc, _, err = run_cli(capsys, "pack", "--checkpoint", trained, "--out", tmp_path / "x.pt", "--int8", "--fp32")
+    assert rc == 1 and "exclude each other" in err
