@@ -68,3 +68,13 @@ def vae_config(data: Path, out: Path, **kw: object):  # -> VaeTrainConfig
                 e_lr=1e-3, eval_shapes=8)
     base.update(kw)
     return VaeTrainConfig(**base)
+
+
+def gan_config(data: Path, out: Path, **kw: object):  # -> TrainConfig
+    """A tiny16 3D-GAN run (2 epochs at batch 8, fp32, seed 0) on ``data``, changed by ``kw``."""
+    from gan_core.train import TrainConfig
+
+    base = dict(data=str(data), out=str(out), profile="tiny16", epochs=2, batch_size=8, precision="fp32",
+                channels_last=False, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)

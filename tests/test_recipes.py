@@ -8,8 +8,8 @@ import torch
 from gan_core.augment import random_shift
 from gan_core.config import RECIPES, get_profile
 from gan_core.models import Discriminator
-from gan_core.train import TrainConfig, Trainer
-from tests.core_data import boxes_npz
+from gan_core.train import Trainer
+from tests.core_data import boxes_npz, gan_config
 
 
 @pytest.fixture
@@ -18,10 +18,7 @@ def data(tmp_path):
 
 
 def _trainer(data, out, **kw):
-    base = dict(data=str(data), out=str(out), profile="tiny16", epochs=1, batch_size=8, precision="fp32",
-                channels_last=False, seed=0)
-    base.update(kw)
-    return Trainer(TrainConfig(**base))
+    return Trainer(gan_config(data, out, **{"epochs": 1, **kw}))
 
 
 def test_hinge_losses_match_a_hand_computation(data, tmp_path):

@@ -11,7 +11,7 @@ from gan_core.config import get_profile
 from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
 from gan_core.models import Generator
 from gan_core.train import EMA_RAMPUP, TrainConfig, Trainer
-from tests.core_data import boxes_npz
+from tests.core_data import boxes_npz, gan_config
 
 
 @pytest.fixture
@@ -19,11 +19,7 @@ def data(tmp_path):
     return boxes_npz(tmp_path / "boxes.npz")
 
 
-def _cfg(data, out, **kw):
-    base = dict(data=str(data), out=str(out), profile="tiny16", epochs=2, batch_size=8, precision="fp32",
-                channels_last=False, seed=0)
-    base.update(kw)
-    return TrainConfig(**base)
+_cfg = gan_config
 
 
 def test_discriminator_learns(data, tmp_path):

@@ -9,16 +9,13 @@ import torch
 
 from gan_core.checkpoint import load_checkpoint
 from gan_core.runtime import REGISTRY, find_model, list_models, load_bank, load_model
-from gan_core.train import TrainConfig, Trainer
+from gan_core.train import Trainer
 from tests.cli_run import last_json, run_cli
-from tests.core_data import boxes_npz
+from tests.core_data import boxes_npz, gan_config
 
 
 def _cfg(data, out, **kw):
-    base = dict(data=str(data), out=str(out), profile="tiny16", epochs=1, batch_size=8, precision="fp32",
-                channels_last=False, seed=0)
-    base.update(kw)
-    return TrainConfig(**base)
+    return gan_config(data, out, **{"epochs": 1, **kw})
 
 
 @pytest.fixture
