@@ -4,6 +4,11 @@ Renders the checkpoint's held-out shapes (its stored split, when --data is its t
 shape of --data) from new random views, reconstructs each image through the same path as `gan3d reconstruct`,
 and reports the mean IoU (best of 4 rotations about the up axis) and the mean average precision of voxel
 occupancy (the paper's IKEA metric: 53.1 mAP with per-category models at 64^3).
+
+With ``--ikea DIR`` it runs the paper's IKEA protocol instead (:mod:`gan_core.recon_metrics`) on real photos with
+3D truth laid out like ``../shared/data/ikea_dev``: AP per class and over classes at 20^3, beside the paper's
+Table 2 and two baselines on the same protocol computed from ``--data`` (the mean training shape for every
+photo; the class-mean training shape when the class is told).
 """
 
 from __future__ import annotations
@@ -16,15 +21,23 @@ from pathlib import Path
 from gan_core.commands._common import add_device_args, add_precision_arg, existing_file, progress
 from gan_core.errors import BadInputError, Gan3dError
 
-HELP = "evaluate single-image 3D reconstruction (IoU, voxel AP) on the held-out shapes of a VAE-GAN checkpoint"
+HELP = ("evaluate single-image 3D reconstruction (IoU, voxel AP) on the held-out shapes of a VAE-GAN checkpoint, "
+        "or on real photos with --ikea (the paper's IKEA protocol)")
 EXAMPLE = ("gan3d evaluate-recon --checkpoint runs/vae/latest.pt --data ../shared/data/modelnet10_train_32.npz "
-           "--n 200 --json")
+           "--n 200 --json\n  gan3d evaluate-recon --ikea ../shared/data/ikea_dev --data "
+           "../shared/data/modelnet10_train_32.npz")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="VAE-GAN checkpoint (kind vaegan, with an encoder)")
-    p.add_argument("--data", required=True, help="voxel set: the training data (its held-out split is used) "
-                   "or a separate test set (all shapes are used)")
+    p.add_argument("--checkpoint", default=None, help="VAE-GAN checkpoint (kind vaegan, with an encoder); with "
+                   "--ikea also a bundled model's name (default there: the bundled model with an encoder)")
+    p.add_argument("--data", default=None, help="voxel set: the training data (its held-out split is used) "
+                   "or a separate test set (all shapes are used). With --ikea: the training shapes of the "
+                   "baselines (the checkpoint's own training rows when it is its training data, else every shape)")
+    p.add_argument("--ikea", default=None, metavar="DIR",
+                   help="run the paper's IKEA protocol on DIR (images/*.jpg and truth.npz, laid out like "
+                        "../shared/data/ikea_dev): AP at 20^3 per class and over classes, beside the paper's "
+                        "Table 2 and the mean-shape and class-mean-shape baselines (these need --data)")
     p.add_argument("--renders", default=None,
                    help="evaluation render cache (.h5): used if it exists, else written there (default: render "
                         "in memory)")
@@ -33,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="render seed (default: the training renders' seed + 1, so the views are new)")
     p.add_argument("--min-voxels", type=int, default=32, help="skip shapes with fewer occupied voxels")
-    p.add_argument("--level", type=float, default=0.5, help="occupancy threshold for IoU")
+    p.add_argument("--level", type=float, default=0.5, help="occupancy threshold for IoU; with --ikea, the level "
+                   "whose voxels give the prediction's bounding box")
     p.add_argument("--json", action="store_true", help="print the full result (per class, per image) as JSON")
     add_device_args(p)
     add_precision_arg(p)
@@ -71,6 +85,10 @@ def _select(ckpt: dict, data_path: Path, n_max: int, min_voxels: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ikea:
+        return _run_ikea(args)
+    if not args.checkpoint or not args.data:
+        raise BadInputError("--checkpoint and --data are needed (or --ikea DIR for the paper's IKEA protocol)")
     existing_file(args.checkpoint, "--checkpoint")
     existing_file(args.data, "--data")
     if args.n < 1:
@@ -156,3 +174,94 @@ def _images(ds, pos, args, seed: int, size: int):
     stored = np.stack([ds.read([i])[0] for i in pos])
     images, _, _ = render_shapes(stored, views=args.views, size=size, seed=seed, rows=np.asarray(ds.indices)[pos])
     return images
+
+
+# -- the paper's IKEA protocol -----------------------------------------------------------------------------
+def _run_ikea(args: argparse.Namespace) -> int:
+    from gan_core.commands.reconstruct import _checkpoint_path
+    from gan_core.recon_metrics import evaluate_ikea, load_ikea
+    from gan_core.runtime import load_model
+
+    if not 0 < args.level < 1:
+        raise BadInputError(f"--level must be in (0, 1), got {args.level}")
+    ikea = load_ikea(args.ikea)  # checked before the model loads: a typo fails at once
+    if args.data:
+        existing_file(args.data, "--data")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    model = load_model(_checkpoint_path(args.checkpoint), device=args.device, precision=args.precision)
+    if model.encoder is None:
+        raise Gan3dError(f"--checkpoint {model.name}: has no image encoder (a 3D-GAN checkpoint?); "
+                         "train one with `gan3d train-vae`")
+    train_voxels = class_voxels = None
+    baseline_source = None
+    if args.data:
+        train_voxels, class_voxels, baseline_source = _training_shapes(Path(args.data), model)
+    res = evaluate_ikea(model, ikea, train_voxels=train_voxels, class_voxels=class_voxels, level=args.level,
+                        progress=lambda it: progress(it, desc="reconstructing", unit="batch"))
+    res.update(ikea=str(args.ikea), checkpoint=str(model.checkpoint_path), model_name=model.name,
+               baseline_data=str(args.data) if args.data else None, baseline_shapes=baseline_source)
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    counts = ", ".join(f"{c} {m['n']}" for c, m in res["model"]["per_class"].items())
+    print(f"IKEA protocol on {args.ikea}: {res['n_images']} photos ({counts}); model {model.name}")
+    print(f"AP at {ikea.voxels.shape[1]}^3, best of 4 quarter turns about the up axis; prediction cropped to its "
+          f"voxels above {res['frame_level']:g}, longest side scaled to {ikea.voxels.shape[1]} cells, centred")
+    base = res["baselines"]
+    cols = [("model", res["model"]), ("paper", None)] + [(k, base[k]) for k in ("mean_shape", "class_mean_shape")
+                                                        if k in base]
+    names = {"model": "this model", "paper": "paper (Table 2)", "mean_shape": "mean shape",
+             "class_mean_shape": "class-mean shape"}
+    print(f"  {'class':<18}" + "".join(f"{names[k]:>18}" for k, _ in cols))
+    for c in res["model"]["per_class"]:
+        cells = [f"{v['per_class'][c]['ap']:.3f}" if v is not None else
+                 (f"{res['paper'][c]:.3f}" if c in res["paper"] else "-") for _, v in cols]
+        print(f"  {c:<18}" + "".join(f"{x:>18}" for x in cells))
+    paper_mean = res["paper_mean_same_classes"]
+    cells = [f"{v['mean']:.3f}" if v is not None else (f"{paper_mean:.3f}" if paper_mean is not None else "-")
+             for _, v in cols]
+    print(f"  {'mean over classes':<18}" + "".join(f"{x:>18}" for x in cells))
+    print(f"  the paper's mean over all its IKEA classes: {res['paper_full_mean']:.3f}")
+    if baseline_source:
+        print(f"  baselines from {baseline_source}")
+        missing = base.get("class_mean_shape", {}).get("missing_classes")
+        if missing:
+            print(f"  (the training data has no {', '.join(missing)}: the mean shape stands in for them)")
+    else:
+        print("  (pass --data with the training shapes for the mean-shape and class-mean-shape baselines)")
+    return 0
+
+
+def _training_shapes(data: Path, model):  # type: ignore[no-untyped-def]
+    """(train_voxels(), class_voxels(name), description) for the baselines: the model's own training rows when
+    ``data`` is the file it trained on (the checkpoint records its sha256 and rows), else every shape."""
+    import numpy as np
+
+    from gan_core.checkpoint import load_checkpoint
+    from gan_core.data.dataset import VoxelDataset
+    from gan_core.io_utils import file_sha256
+
+    ds = VoxelDataset(data)
+    state = load_checkpoint(model.checkpoint_path).get("state", {}) if model.checkpoint_path else {}
+    rows = state.get("train_rows")
+    if rows is not None and len(rows) and state.get("data_sha256") == file_sha256(data):
+        pos = np.asarray(rows, np.int64)  # unfiltered dataset: position == file row
+        source = f"the model's {len(pos)} training shapes of {data.name}"
+    else:
+        pos = np.arange(len(ds))
+        source = f"all {len(pos)} shapes of {data.name}"
+    labels = ds.labels[pos]
+
+    def train_voxels():  # type: ignore[no-untyped-def]
+        return (vox for _, vox in ds.chunks(pos))
+
+    def class_voxels(name: str):  # type: ignore[no-untyped-def]
+        if name not in ds.class_names:
+            return None
+        sel = pos[labels == ds.class_names.index(name)]
+        return None if len(sel) == 0 else (vox for _, vox in ds.chunks(sel))
+
+    return train_voxels, class_voxels, source
