@@ -136,3 +136,16 @@ def test_help_ends_with_an_example(cmd, capsys):
         main([cmd, "--help"])
     assert e.value.code == 0
     assert f"example:\n  gan3d {cmd}" in capsys.readouterr().out
+
+
+def test_classify_per_class_prints_the_curve(files, capsys):
+    rc, out, _ = run_cli(capsys, "classify", "--raw-voxels", "--train", files["data"], "--test", files["test"],
+                         "--per-class", "all,1,2", "--repeats", 3, "--folds", 2, "--json")
+    assert rc == 0
+    points = last_json(out)["points"]
+    assert [p["per_class"] for p in points] == [1, 2, None]  # sorted, 'all' last
+    assert [len(p["accuracies"]) for p in points] == [3, 3, 1]
+    assert all(0 <= p["mean"] <= 1 for p in points)
+    assert "per class  shapes  accuracy  spread" in out
+    rc, _, err = run_cli(capsys, "classify", "--raw-voxels", "--train", files["data"], "--per-class", "0,5")
+    assert rc == 1 and "--per-class values must be >= 1" in err

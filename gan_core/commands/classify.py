@@ -40,6 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default=None, help="npz caching the --train features (reused when model and data match)")
     p.add_argument("--batch-size", type=int, default=64, help="shapes per forward pass")
     p.add_argument("--jobs", type=int, default=1, help="parallel CV fits")
+    p.add_argument("--per-class", default=None,
+                   help="the limited-data curve instead of one score: train on N shapes per class for each N of "
+                        "this list ('1,2,5,10,20,50,all'), --repeats draws each, and print accuracy's mean and spread")
+    p.add_argument("--repeats", type=int, default=5, help="with --per-class: random draws per N")
     p.add_argument("--json", action="store_true", help="also print the result as one JSON line (last line)")
 
 
@@ -73,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.cache and Path(args.cache).suffix.lower() != ".npz":
         raise BadInputError(f"--cache must end in .npz, got {Path(args.cache).name}")
+    per_class = _per_class(args.per_class) if args.per_class else None
+    if args.repeats < 1:
+        raise BadInputError(f"--repeats must be >= 1, got {args.repeats}")
     classes = class_list(args.classes)
     train = VoxelDataset(train_path, classes=classes, limit=args.limit)
     test = VoxelDataset(test_path, classes=classes, limit=args.limit, resolution=train.resolution) if test_path else None
@@ -89,9 +96,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         x_test, y_test, y_train = _features(test, model, args, cache=None), test.labels, train.labels
         split = f"{train_path.name} / {test_path.name}"
+    what = "raw voxels" if model is None else f"D features {args.kind!r} of {model.name} ({model.profile.name})"
+    if per_class is not None:
+        return _curve(args, per_class, x_train, y_train, x_test, y_test, train.class_names, grid, what, split)
     report = svm_classify(x_train, y_train, x_test, y_test, class_names=train.class_names, c_grid=grid,
                           folds=args.folds, seed=args.seed, n_jobs=args.jobs)
-    what = "raw voxels" if model is None else f"D features {args.kind!r} of {model.name} ({model.profile.name})"
     print(f"classify: {what}; {split}")
     print(report.format())
     if args.json:
@@ -100,6 +109,42 @@ def run(args: argparse.Namespace) -> int:
                    split=split, train=str(train_path), test=str(test_path) if test_path else None,
                    val_split=val_split, seed=args.seed)
         print(json.dumps(out))
+    return 0
+
+
+def _per_class(text: str) -> list[int | None]:
+    """'1,2,5,all' -> [1, 2, 5, None]."""
+    from gan_core.commands._common import parse_int_list
+    from gan_core.errors import BadInputError
+
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    numbers = parse_int_list(",".join(t for t in parts if t != "all"), "--per-class") if set(parts) - {"all"} else []
+    if any(n < 1 for n in numbers):
+        raise BadInputError(f"--per-class values must be >= 1 (or 'all'), got {text!r}")
+    return sorted(set(numbers)) + ([None] if "all" in parts else [])
+
+
+def _curve(args: argparse.Namespace, per_class: list[int | None], x_train: np.ndarray, y_train: np.ndarray,
+           x_test: np.ndarray, y_test: np.ndarray, class_names: list[str], grid: list[float], what: str,
+           split: str) -> int:
+    """--per-class: the limited-data curve, a table and (with --json) its points."""
+    from gan_core.evaluate import limited_data_curve
+
+    report = progress_callback("SVM fits", "fit")
+    try:
+        points = limited_data_curve(x_train, y_train, x_test, y_test, class_names=class_names, per_class=per_class,
+                                    repeats=args.repeats, seed=args.seed, c_grid=grid, folds=args.folds,
+                                    progress=report)
+    finally:
+        report.close()
+    print(f"classify: {what}; {split}; {args.repeats} draws per N")
+    print(f"{'per class':>9} {'shapes':>7} {'accuracy':>9} {'spread':>7}")
+    for pt in points:
+        n = "all" if pt.per_class is None else str(pt.per_class)
+        print(f"{n:>9} {pt.n_train:>7} {pt.mean:>9.4f} {pt.std:>7.4f}")
+    if args.json:
+        print(json.dumps({"features": "raw" if args.raw_voxels else args.kind, "split": split,
+                          "repeats": args.repeats, "points": [vars(pt) for pt in points]}))
     return 0
 
 
