@@ -23,7 +23,7 @@ from gan_core.errors import Gan3dError
 # Order is the order shown in --help.
 COMMANDS = [
     "train", "train_vae", "sample", "interpolate", "arithmetic", "project", "features", "classify", "retrieve",
-    "reconstruct", "evaluate", "evaluate_recon", "convert", "export", "render", "pack", "split", "map", "directions", "bench",
+    "units", "reconstruct", "evaluate", "evaluate_recon", "convert", "export", "render", "pack", "split", "map", "directions", "bench",
 ]
 
 
