@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 T_START = time.perf_counter()
 log = logging.getLogger("explorer")
 WORKSPACES = ("interpolate", "arithmetic", "reconstruct", "training")  # explorer.window.WORKSPACES (not imported
-PANELS = ("map", "directions")  # here: --help must not wait for Qt)
+PANELS = ("map", "directions", "units")  # here: --help must not wait for Qt)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -37,7 +37,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", default="fast32", help="profile of the untrained generator used when no model exists")
     p.add_argument("--tab", choices=[*WORKSPACES, *PANELS], default="interpolate",
                    help="workspace shown first, or a side panel shown large: map (the latent map in its own "
-                        "window) or directions")
+                        "window), directions or units (what D's units respond to)")
     p.add_argument("--screenshot", help="save a PNG of the window once shapes are shown, then exit")
     p.add_argument("--quit-after", type=float, default=None,
                    help="exit after this many seconds, counted from when the model is loaded")

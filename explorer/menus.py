@@ -95,7 +95,7 @@ def build_menus(win: MainWindow) -> None:
     v.addAction(_action(win, "&Play / pause", lambda: win.interpolate.play.toggle(), "Ctrl+P",
                         "Animate the interpolation"))
     v.addSeparator()
-    for dock in (win.dock, win.map_dock, win.directions_dock):
+    for dock in (win.dock, win.map_dock, win.directions_dock, win.units_dock):
         v.addAction(dock.toggleViewAction())
     for i in range(win.tabs.count()):
         v.addAction(_action(win, f"Go to {win.tabs.tabText(i)}", lambda _c=False, i=i: win.tabs.setCurrentIndex(i),

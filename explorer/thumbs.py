@@ -31,11 +31,12 @@ _RIGHT, _UPV, _TOWARDS = _basis()
 
 def shade_voxels(voxels: np.ndarray, level: float = 0.5, size: int = 96,
                  color: np.ndarray | tuple[float, float, float] = tuple(BASE_COLOR),
-                 fit: bool | float = True) -> np.ndarray:
+                 fit: bool | float = True, colors: np.ndarray | None = None) -> np.ndarray:
     """An RGBA picture (size, size, 4) uint8 of the occupied voxels (> level) of a grid (D, H, W);
     transparent where there is no shape. ``fit`` True zooms onto the shape; False frames the whole grid; a
     number frames a fixed half-width of the projected unit cube (0.88 is all of it), so frames of an
-    animation keep one scale."""
+    animation keep one scale. ``colors`` (D, H, W, 3) floats in [0, 1] colour each voxel (a heat map)
+    instead of ``color``."""
     occ = np.asarray(voxels) > level
     out = np.zeros((size, size, 4), np.uint8)
     if occ.ndim != 3 or not occ.any():
@@ -44,7 +45,7 @@ def shade_voxels(voxels: np.ndarray, level: float = 0.5, size: int = 96,
     if inner < size:
         from PIL import Image
 
-        small = shade_voxels(voxels, level, inner, color, fit)
+        small = shade_voxels(voxels, level, inner, color, fit, colors)
         return np.asarray(Image.fromarray(small, "RGBA").resize((size, size), Image.Resampling.BILINEAR))
     surface = occ & ~ndimage.binary_erosion(occ)
     idx = np.argwhere(surface).astype(np.float32)  # (N, 3)
@@ -61,10 +62,20 @@ def shade_voxels(voxels: np.ndarray, level: float = 0.5, size: int = 96,
     reach = int(np.ceil((size - 1) / (2 * half * r) * 0.55))  # half a voxel's width in pixels, rounded up
     zbuf = np.full(size * size, -np.inf, np.float32)
     offs = [(dx, dy) for dx in range(-reach, reach + 1) for dy in range(-reach, reach + 1)]
+    pixels = []
     for dx, dy in offs:
         xi = np.clip(np.rint(px + dx).astype(np.int64), 0, size - 1)
         yi = np.clip(np.rint(py + dy).astype(np.int64), 0, size - 1)
-        np.maximum.at(zbuf, yi * size + xi, d)
+        pixels.append(yi * size + xi)
+        np.maximum.at(zbuf, pixels[-1], d)
+    base = np.broadcast_to(np.asarray(color, np.float32), (size, size, 3))
+    if colors is not None:  # each pixel takes the colour of the voxel in front
+        vc, cbuf = np.asarray(colors, np.float32)[surface], np.zeros((size * size, 3), np.float32)
+        d32 = d.astype(np.float32)  # the depths as zbuf holds them
+        for pix in pixels:
+            front = d32 >= zbuf[pix]
+            cbuf[pix[front]] = vc[front]
+        base = cbuf.reshape(size, size, 3)
     zbuf = zbuf.reshape(size, size)
     mask = np.isfinite(zbuf)
     depth = np.where(mask, zbuf, zbuf[mask].min() - 0.05)
@@ -78,7 +89,7 @@ def shade_voxels(voxels: np.ndarray, level: float = 0.5, size: int = 96,
     fill = np.clip(n @ np.array([0.6, -0.2, 0.77]), 0, 1)
     dn = (depth - depth[mask].min()) / max(1e-6, float(np.ptp(depth[mask])))  # 0 far .. 1 near
     light = 0.28 + 0.62 * diffuse + 0.18 * fill + 0.12 * dn
-    rgb = np.clip(np.asarray(color)[None, None] * light[..., None], 0, 1)
+    rgb = np.clip(base * light[..., None], 0, 1)
     out[..., :3] = (rgb * 255).astype(np.uint8)
     out[..., 3] = np.where(mask, 255, 0)
     return out

@@ -28,6 +28,7 @@ from explorer.panels.map import MapPanel
 from explorer.panels.reconstruct import ReconstructPanel
 from explorer.panels.retrieval import RetrievalPanel
 from explorer.panels.training import TrainingPanel
+from explorer.panels.units import UnitsPanel
 from explorer.session import RecentFiles, apply_session, load_session, save_session
 from explorer.state import SessionState
 from explorer.viewport import ShapeView, VtkView
@@ -88,6 +89,8 @@ class MainWindow(QMainWindow):
         self.directions = DirectionsPanel(self.ctx)
         self.map_dock = self._tab_dock(self.map, "Latent map", "map-dock")
         self.directions_dock = self._tab_dock(self.directions, "Directions", "directions-dock")
+        self.units = UnitsPanel(self.ctx)
+        self.units_dock = self._tab_dock(self.units, "D's units", "units-dock")
         self.map.enlargeToggled.connect(self.set_map_enlarged)
         self.map_dock.topLevelChanged.connect(self._map_floated)
         self.dock.raise_()
@@ -113,7 +116,7 @@ class MainWindow(QMainWindow):
         if name in WORKSPACES:
             self.tabs.setCurrentIndex(WORKSPACES.index(name))
             return
-        docks = {"map": self.map_dock, "directions": self.directions_dock}
+        docks = {"map": self.map_dock, "directions": self.directions_dock, "units": self.units_dock}
         if name not in docks:
             raise ValueError(f"unknown workspace or panel {name!r}")
         dock = docks[name]
@@ -147,7 +150,7 @@ class MainWindow(QMainWindow):
         """The neighbours panel follows the shape of the workspace on screen."""
         self.retrieval.set_source(WORKSPACES[i])
 
-    def _tab_dock(self, widget: MapPanel | DirectionsPanel, title: str, name: str) -> QDockWidget:
+    def _tab_dock(self, widget: MapPanel | DirectionsPanel | UnitsPanel, title: str, name: str) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setAccessibleName(f"{title} panel")

@@ -398,3 +398,26 @@ def class_directions(model: Model, bank: Any, *, per_class: int = 6, steps: int 
     from gan_core.directions import load_or_build_class_means
 
     return load_or_build_class_means(model, bank, per_class=per_class, steps=steps, cache=cache, progress=progress)
+
+
+# -- what D's units respond to, for the app (the CLI calls gan_core.units) -------------------------------------
+def unit_responses(model: Model, source: Any, *, progress: Callable[[int, int], None] | None = None) -> Any:
+    """Every unit's response (activation max over space) of every layer of ``model``'s discriminator to every
+    shape of ``source`` (a feature bank: its training-shape thumbnails; a voxel set; or grids (N, R, R, R)):
+    a gan_core.units.UnitResponses, whose ``layers`` describe D's blocks and ``top(layer, unit, k)`` ranks the
+    shapes for a unit. One pass over the set (seconds per thousand shapes at 32^3 on a CPU)."""
+    from gan_core.units import unit_responses as responses
+
+    return responses(model, source, progress=progress)
+
+
+def unit_heat_colours(model: Model, voxels: np.ndarray, layer: int, unit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The voxels that drive a unit (the gradient of its response, positive part, smoothed and scaled per
+    shape; gan_core.units) as colours in the palette of ``gan3d units --png``: (grids (N, r, r, r) float32,
+    colours (N, r, r, r, 3) float32 in [0, 1]) for grids (N, R, R, R), brought to the model's resolution r."""
+    from gan_core.features.extract import prepare_voxels
+    from gan_core.units import heat_colours, surface_heat, unit_heatmaps
+
+    grids = prepare_voxels(voxels, model.resolution)
+    grads = unit_heatmaps(model, grids, layer, unit)
+    return grids, heat_colours(np.stack([surface_heat(g, h) for g, h in zip(grids, grads)]))
