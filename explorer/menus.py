@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 CKPT_FILTER = "Checkpoints (*.pt);;All files (*)"
 BANK_FILTER = "Feature banks (*.h5);;All files (*)"
 SESSION_FILTER = "Explorer sessions (*.json)"
+EXPORT_FILTER = ("STL mesh (*.stl);;OBJ mesh (*.obj);;PLY mesh (*.ply);;glTF binary (*.glb);;glTF (*.gltf);;"
+                 "3MF (*.3mf);;binvox voxels (*.binvox)")
 REPO = Path(__file__).resolve().parents[1]  # the source checkout (README.md, explorer/README.md) when run from it
 
 
@@ -59,10 +61,8 @@ def build_menus(win: MainWindow) -> None:
     win.recent_menu.aboutToShow.connect(lambda: _fill_recent(win))
     f.addSeparator()
     f.addAction(_action(win, "&Export current shape\u2026", lambda: _save(win, "Export current shape", "shape.stl",
-                                                                          "STL mesh (*.stl);;OBJ mesh (*.obj);;"
-                                                                          "PLY mesh (*.ply);;binvox voxels (*.binvox)",
-                                                                          win.export_current), "Ctrl+E",
-                        "Save the current shape as STL, OBJ, PLY or binvox"))
+                                                                          EXPORT_FILTER, win.export_current), "Ctrl+E",
+                        "Save the current shape as STL, OBJ, PLY, GLB, glTF, 3MF or binvox"))
     f.addAction(_action(win, "Save screens&hot\u2026", lambda: _save(win, "Save screenshot", "explorer.png",
                                                                       "PNG image (*.png)", win.save_screenshot),
                         "F12", "Save a PNG of the whole window"))

@@ -30,7 +30,9 @@ __all__ = [
     "voxels_to_cubes", "voxels_to_mesh",
 ]
 
-MESH_FORMATS = (".stl", ".obj", ".ply")
+MESH_FORMATS = (".stl", ".obj", ".ply", ".glb", ".gltf", ".3mf")
+_TRIMESH_FORMATS = (".glb", ".gltf", ".3mf")  # written through trimesh
+_GLTF_FORMATS = (".glb", ".gltf")  # metres, Y up
 VOXEL_FORMATS = (".binvox", ".npy", ".npz")
 _FIELD_MAX = 1e30  # marching cubes runs in float32
 _TINY = float(np.finfo(np.float32).tiny)
@@ -225,10 +227,15 @@ def voxels_to_cubes(
 
 
 def export_mesh(mesh: "pv.PolyData", path: str | Path, *, size: float | None = None) -> Path:
-    """Write a mesh as .stl (binary), .obj or .ply (binary), atomically. These formats carry no unit: the
-    mesh's own coordinates are written (for the frame above, the grid is 1 unit wide). With ``size`` the mesh
-    is first scaled about the origin so that its longest bounding-box side is ``size`` units (slicers and CAD
-    tools read STL units as millimetres).
+    """Write a mesh as .stl (binary), .obj, .ply (binary), .glb, .gltf (one self-contained file, buffers
+    embedded) or .3mf, atomically.
+
+    STL, OBJ and PLY carry no unit, 3MF is in millimetres and glTF in metres: without ``size`` the mesh's own
+    coordinates are written (for the frame above, the grid is 1 unit wide: 1 mm in a slicer, 1 m in a glTF
+    viewer). With ``size`` the mesh is first scaled about the origin so that its longest bounding-box side is
+    ``size`` millimetres: ``size`` units in STL / OBJ / PLY / 3MF (slicers and CAD tools read millimetres),
+    ``size / 1000`` in glTF. glTF is Y-up by its specification, so the Z-up shape is turned (x, y, z) ->
+    (x, z, -y) and stands upright in glTF viewers (the reader turns it back).
 
     Raises
     ------
@@ -243,13 +250,45 @@ def export_mesh(mesh: "pv.PolyData", path: str | Path, *, size: float | None = N
     if mesh.n_cells == 0:
         raise BadInputError(f"{p.name}: the mesh is empty, nothing to export (lower the level?)")
     if size is not None:
-        mesh = scaled_to(mesh, size)
+        mesh = scaled_to(mesh, size / 1000 if suffix in _GLTF_FORMATS else size)
     with atomic_path(p) as tmp:
         open(tmp, "wb").close()  # an unwritable place fails here, as one clean OSError, not inside VTK
-        with _quiet_vtk():  # VTK prints multi-line reports of failed writes to stderr; _check_written reports
-            mesh.save(tmp)
-        _check_written(mesh, tmp, p)
+        if suffix in _TRIMESH_FORMATS:
+            data = _trimesh_bytes(mesh, suffix)
+            with open(tmp, "wb") as f:  # Python's writes raise on a full disk: nothing to read back
+                f.write(data)
+        else:
+            with _quiet_vtk():  # VTK prints multi-line reports of failed writes to stderr; _check_written reports
+                mesh.save(tmp)
+            _check_written(mesh, tmp, p)
     return p
+
+
+def _trimesh_bytes(mesh: "pv.PolyData", suffix: str) -> bytes:
+    """A .glb / .gltf / .3mf file of a triangle mesh, as bytes, through trimesh (normals kept for glTF)."""
+    import trimesh
+
+    from gan_core.data.scene_readers import Y_UP_TO_Z_UP
+
+    tri = mesh if mesh.is_all_triangles else mesh.triangulate()
+    verts = np.asarray(tri.points, np.float64)
+    normals = tri.point_data.get("Normals") if suffix in _GLTF_FORMATS else None
+    if suffix in _GLTF_FORMATS:  # rows: v_gltf = R^T v_ours, so v_gltf_row = v_ours_row @ R
+        verts = verts @ Y_UP_TO_Z_UP
+        normals = None if normals is None else np.asarray(normals, np.float64) @ Y_UP_TO_Z_UP
+    shape = trimesh.Trimesh(vertices=verts, faces=np.asarray(tri.regular_faces, np.int64),
+                            vertex_normals=normals, process=False)
+    if suffix == ".3mf":
+        from trimesh.exchange.threemf import export_3MF
+
+        return export_3MF(shape)
+    from trimesh.exchange.gltf import export_glb, export_gltf
+
+    scene = trimesh.Scene(shape)
+    if suffix == ".glb":
+        return export_glb(scene, include_normals=normals is not None)
+    files = export_gltf(scene, include_normals=normals is not None, embed_buffers=True)
+    return files["model.gltf"]
 
 
 def scaled_to(mesh: "pv.PolyData", size: float) -> "pv.PolyData":

@@ -354,6 +354,173 @@ def _mesh_cases() -> list[Case]:
     ]
 
 
+# -- glTF / GLB and 3MF (read through trimesh, checked first: gan_core.data.scene_readers) ------------------
+TETRA_POS = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32)
+TETRA_IDX = np.array([0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3], np.uint16)
+
+
+def glb_bytes(header: dict, binary: bytes = b"") -> bytes:
+    """A GLB file: ``header`` as its JSON chunk, ``binary`` as its BIN chunk (both padded to 4 bytes)."""
+    import struct
+
+    js = json.dumps(header).encode()
+    js += b" " * (-len(js) % 4)
+    body = struct.pack("<II", len(js), 0x4E4F534A) + js
+    if binary:
+        binary += b"\0" * (-len(binary) % 4)
+        body += struct.pack("<II", len(binary), 0x004E4942) + binary
+    return b"glTF" + struct.pack("<II", 2, 12 + len(body)) + body
+
+
+def tetra_gltf(nodes: list | None = None, *, pos: np.ndarray = TETRA_POS, idx: np.ndarray = TETRA_IDX,
+               mode: int = 4, uri: str | None = None, **extra: Any) -> tuple[dict, bytes]:
+    """A glTF header and its buffer holding one tetrahedron (mesh 0); ``nodes`` place it (default: once)."""
+    binary = pos.tobytes() + idx.tobytes()
+    buffer: dict[str, Any] = {"byteLength": len(binary)}
+    if uri is not None:
+        buffer["uri"] = uri
+    nodes = [{"mesh": 0}] if nodes is None else nodes
+    header = {
+        "asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}], "nodes": nodes,
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}, "indices": 1, "mode": mode}]}],
+        "buffers": [buffer],
+        "bufferViews": [{"buffer": 0, "byteLength": pos.nbytes}, {"buffer": 0, "byteOffset": pos.nbytes,
+                                                                   "byteLength": idx.nbytes}],
+        "accessors": [{"bufferView": 0, "componentType": 5126, "count": len(pos), "type": "VEC3"},
+                      {"bufferView": 1, "componentType": 5123, "count": len(idx), "type": "SCALAR"}],
+    }
+    header.update(extra)
+    return header, binary
+
+
+def _glb(name: str, header: dict, binary: bytes = b"", keep: float = 1.0) -> Callable[[Path], Path]:
+    data = glb_bytes(header, binary)
+    return _bytes(name, data[: int(len(data) * keep)])
+
+
+def _gltf_with_buffer(name: str, uri: str, write_bin: str | None = None) -> Callable[[Path], Path]:
+    """A .gltf whose buffer lives at ``uri``; ``write_bin`` writes the real buffer there (relative to d)."""
+    def make(d: Path) -> Path:
+        header, binary = tetra_gltf(uri=uri)
+        if write_bin:
+            (d / write_bin).parent.mkdir(parents=True, exist_ok=True)
+            (d / write_bin).write_bytes(binary)
+        (d / name).write_text(json.dumps(header))
+        return d / name
+    return make
+
+
+TETRA_3MF_MESH = ('<mesh><vertices><vertex x="0" y="0" z="0"/><vertex x="1" y="0" z="0"/><vertex x="0" y="1" z="0"/>'
+                  '<vertex x="0" y="0" z="1"/></vertices><triangles><triangle v1="0" v2="2" v3="1"/>'
+                  '<triangle v1="0" v2="1" v3="3"/><triangle v1="0" v2="3" v3="2"/><triangle v1="1" v2="2" v3="3"/>'
+                  '</triangles></mesh>')
+
+
+def model_3mf(resources: str, build: str, doctype: str = "") -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?>{doctype}<model unit="millimeter" xml:lang="en-US" '
+            f'xmlns="http://schemas.microsoft.com/3dmanufacturing/core/2015/02"><resources>{resources}</resources>'
+            f'<build>{build}</build></model>').encode()
+
+
+def _3mf(name: str, model: bytes | None, **others: bytes) -> Callable[[Path], Path]:
+    members = dict(others)
+    if model is not None:
+        members["3D/3dmodel.model"] = model
+    return _zip(name, members)
+
+
+def _3mf_bomb(name: str, mib: int = 256) -> Callable[[Path], Path]:
+    """A 3MF whose model part is ``mib`` MiB of spaces after a valid model, deflated ~1000:1."""
+    def make(d: Path) -> Path:
+        with zipfile.ZipFile(d / name, "w", zipfile.ZIP_DEFLATED) as z, \
+                z.open("3D/3dmodel.model", "w", force_zip64=True) as f:
+            f.write(model_3mf(f'<object id="1" type="model">{TETRA_3MF_MESH}</object>', '<item objectid="1"/>'))
+            block = b" " * (1 << 20)
+            for _ in range(mib):
+                f.write(block)
+        return d / name
+    return make
+
+
+def _scene_cases() -> list[Case]:
+    from gan_core.data.importers import load_voxels
+
+    run = lambda p: load_voxels(p, 16)  # noqa: E731
+    c = "scene mesh"
+    tetra, binary = tetra_gltf()
+    one = f'<object id="1" type="model">{TETRA_3MF_MESH}</object>'
+    doubling = one + "".join(f'<object id="{i}" type="model"><components><component objectid="{i - 1}"/>'
+                             f'<component objectid="{i - 1}"/></components></object>' for i in range(2, 42))
+    laughs = ('<!DOCTYPE model [<!ENTITY a "1234567890">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "' + f"&{chr(97 + i)};" * 10 + '">' for i in range(8)) + ']>')
+    far_nodes = [{"children": [i + 1]} for i in range(4999)] + [{"mesh": 0}]
+    many = [{"children": list(range(1, 200_001))}] + [{"mesh": 0}] * 200_000
+    return [
+        Case(c, "empty GLB", _bytes("e.glb", b""), run),
+        Case(c, "GLB of random bytes", _bytes("r.glb", bytes(np.random.default_rng(0).integers(0, 256, 4096,
+                                                                                             dtype=np.uint8))), run),
+        Case(c, "GLB truncated (half)", _glb("t.glb", tetra, binary, keep=0.5), run),
+        Case(c, "GLB truncated (last byte)", _glb("t1.glb", tetra, binary, keep=0.99), run),
+        Case(c, "GLB JSON chunk not JSON", _bytes("j.glb", glb_bytes({})[:20] + b"{not json" + b" " * 3), run),
+        Case(c, "GLB version 1", _bytes("v1.glb", b"glTF" + (1).to_bytes(4, "little") + (12).to_bytes(4, "little")), run),
+        Case(c, "GLB accessor of 10^12 vertices, no data", _glb("big.glb", {**tetra, "accessors": [
+            {"componentType": 5126, "count": 10**12, "type": "VEC3"}, tetra["accessors"][1]]}, binary), run),
+        Case(c, "GLB buffer view past its buffer", _glb("bv.glb", {**tetra, "bufferViews": [
+            {"buffer": 0, "byteLength": 10**6}, tetra["bufferViews"][1]]}, binary), run),
+        Case(c, "GLB node cycle", _glb("cy.glb", {**tetra, "nodes": [{"mesh": 0, "children": [1]},
+                                                                    {"children": [0]}]}, binary), run),
+        Case(c, "GLB node with two parents", _glb("tp.glb", {**tetra, "scenes": [{"nodes": [0, 1]}], "nodes": [
+            {"children": [2]}, {"children": [2]}, {"mesh": 0}]}, binary), run),
+        Case(c, "GLB nodes 5000 deep", _glb("deep.glb", {**tetra, "nodes": far_nodes}, binary), run),
+        Case(c, "GLB placing a mesh 200000 times", _glb("many.glb", {**tetra, "nodes": many}, binary), run),
+        Case(c, "GLB Draco-compressed", _glb("draco.glb", {**tetra, "extensionsRequired":
+                                                           ["KHR_draco_mesh_compression"]}, binary), run),
+        Case(c, "GLB points only", _glb("pts.glb", tetra_gltf(mode=0)[0], binary), run),
+        Case(c, "GLB NaN vertex", _glb("nan.glb", *tetra_gltf(pos=np.where(TETRA_POS == 1, np.nan, TETRA_POS)
+                                                               .astype(np.float32))), run),
+        Case(c, "GLB face index out of range", _glb("ix.glb", *tetra_gltf(idx=np.where(TETRA_IDX == 3, 99, TETRA_IDX)
+                                                                           .astype(np.uint16))), run),
+        Case(c, "glTF buffer /dev/zero", _gltf_with_buffer("z.gltf", "/dev/zero"), run),
+        Case(c, "glTF buffer outside its folder", _gltf_with_buffer("o.gltf", "../o.bin", write_bin="o.bin"), run),
+        Case(c, "glTF buffer a URL", _gltf_with_buffer("u.gltf", "https://example.com/b.bin"), run),
+        Case(c, "glTF buffer missing", _gltf_with_buffer("m.gltf", "gone.bin"), run),
+        Case(c, "glTF not JSON", _bytes("n.gltf", b"OFF\n4 4 0\n"), run),
+        Case(c, "3MF not a zip", _bytes("n.3mf", b"PK\x03\x04 not really a zip" * 10), run),
+        Case(c, "3MF a zip without a model", _3mf("nm.3mf", None, **{"readme.txt": b"hello"}), run),
+        Case(c, "3MF truncated", lambda d: _truncate_file(_3mf("t.3mf", model_3mf(one, '<item objectid="1"/>'))(d),
+                                                          0.6), run),
+        Case(c, "3MF model not XML", _3mf("x.3mf", b"\x00\x01 binary"), run),
+        Case(c, "3MF bomb: 256 MiB in 260 kB (64 MiB allowed)", _3mf_bomb("bomb.3mf"), _limited(run)),
+        Case(c, "3MF components: 2^40 copies", _3mf("dbl.3mf", model_3mf(doubling, '<item objectid="41"/>')), run),
+        Case(c, "3MF component cycle", _3mf("cyc.3mf", model_3mf(
+            '<object id="1" type="model"><components><component objectid="2"/></components></object>'
+            '<object id="2" type="model"><components><component objectid="1"/></components></object>',
+            '<item objectid="1"/>')), run),
+        Case(c, "3MF entity expansion (billion laughs)", _3mf("lol.3mf", model_3mf(
+            one.replace('x="1"', 'x="&i;"'), '<item objectid="1"/>', doctype=laughs)), run),
+        Case(c, "3MF external entity", _3mf("xxe.3mf", model_3mf(
+            one.replace('x="1"', 'x="&e;"'), '<item objectid="1"/>',
+            doctype='<!DOCTYPE model [<!ENTITY e SYSTEM "file:///etc/hostname">]>')), run),
+        Case(c, "3MF without triangles", _3mf("nt.3mf", model_3mf('<object id="1" type="model"><mesh><vertices>'
+                                                                  '<vertex x="0" y="0" z="0"/></vertices><triangles/>'
+                                                                  '</mesh></object>', '<item objectid="1"/>')), run),
+
+        # valid: placed twice with transforms, reused components
+        Case(c, "GLB one mesh placed twice", _glb("two.glb", {**tetra, "scenes": [{"nodes": [0, 1]}], "nodes": [
+            {"mesh": 0}, {"mesh": 0, "translation": [3, 0, 0]}]}, binary), run, expect="ok"),
+        Case(c, "3MF components reused (4 copies)", _3mf("inst.3mf", model_3mf(
+            one + '<object id="2" type="model"><components><component objectid="1"/>'
+            '<component objectid="1" transform="1 0 0 0 1 0 0 0 1 2 0 0"/></components></object>',
+            '<item objectid="2"/><item objectid="2" transform="1 0 0 0 1 0 0 0 1 0 3 0"/>')), run, expect="ok"),
+    ]
+
+
+def _truncate_file(path: Path, keep: float) -> Path:
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * keep)])
+    return path
+
+
 def _open_box(path: Path) -> Path:
     v = [(x, y, z) for x in (0, 1) for y in (0, 1) for z in (0, 1)]
     quads = [(1, 3, 4, 2), (5, 6, 8, 7), (1, 2, 6, 5), (3, 7, 8, 4), (1, 5, 7, 3)]  # bottom + 4 sides; no lid
@@ -635,7 +802,7 @@ def _request_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return (_voxel_cases() + _mesh_cases() + _set_cases() + _checkpoint_cases() + _bank_cases() + _z_cases()
+    return (_voxel_cases() + _mesh_cases() + _scene_cases() + _set_cases() + _checkpoint_cases() + _bank_cases() + _z_cases()
             + _request_cases())
 
 

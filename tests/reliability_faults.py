@@ -140,6 +140,8 @@ def writers() -> dict[str, tuple[str, Callable[[Path], object]]]:
         "stl": ("mesh.stl", lambda p: export_mesh(_mesh(), p)),
         "obj": ("mesh.obj", lambda p: export_mesh(_mesh(), p)),
         "ply": ("mesh.ply", lambda p: export_mesh(_mesh(), p)),
+        "glb": ("mesh.glb", lambda p: export_mesh(_mesh(), p)),
+        "3mf": ("mesh.3mf", lambda p: export_mesh(_mesh(), p)),
         "bank": ("bank.h5", lambda p: _bank().save(p)),
     }
 

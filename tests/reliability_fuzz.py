@@ -75,6 +75,12 @@ def _off(path: Path) -> None:
                     + "".join(f"3 {a} {b} {c}\n" for a, b, c in faces))
 
 
+def _scene_mesh(path: Path) -> None:
+    from gan_core.mesh import export_mesh
+
+    export_mesh(_mesh().triangulate(), path)
+
+
 def _ckpt(path: Path) -> None:
     import torch
 
@@ -125,6 +131,9 @@ def _seed_builders() -> dict[str, tuple[str, Callable[[Path], object]]]:
         "stl-ascii": (".stl", lambda p: _mesh().save(p, binary=False)),
         "ply": (".ply", lambda p: _mesh().save(p)),
         "ply-ascii": (".ply", lambda p: _mesh().save(p, binary=False)),
+        "glb": (".glb", _scene_mesh),
+        "gltf": (".gltf", _scene_mesh),
+        "3mf": (".3mf", _scene_mesh),
         "set-npz": (".npz", lambda p: save_voxel_npz(p, stack, np.array([0, 1]), ["a", "b"])),
         "set-h5": (".h5", lambda p: write_h5_dataset(p, stack, np.array([0, 1]), ["a", "b"])),
         "checkpoint": (".pt", _ckpt),

@@ -189,7 +189,8 @@ def test_export_errors(shapes_npz, tmp_path, capsys):
          f"BadFileError: {tmp_path / 'cut.binvox'}: binvox data truncated: "
          f"runs cover {4096 - lost} voxels, dim 16 needs 4096"),
         (["export", str(shapes_npz), "--out", str(tmp_path / "o.dae")],
-         "BadInputError: --out must end in one of .stl, .obj, .ply, .binvox, .npy, .npz, got 'o.dae'"),
+         "BadInputError: --out must end in one of .stl, .obj, .ply, .glb, .gltf, .3mf, .binvox, .npy, .npz, "
+         "got 'o.dae'"),
         (["export", str(shapes_npz), "--index", "0", "--out", str(tmp_path / "o.binvox"), "--smooth", "3"],
          "BadInputError: --smooth applies to mesh outputs only, not .binvox"),
         (["export", str(shapes_npz), "--index", "0", "--out", str(tmp_path / "o.stl"), "--level", "1.5"],

@@ -89,7 +89,7 @@ def test_one_line_error_and_exit_1(files, capfd, name):
     assert stray_temps(files) == []
 
 
-@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".binvox", ".npz"])
+@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".glb", ".3mf", ".binvox", ".npz"])
 def test_export_into_a_read_only_directory(files, tmp_path, capfd, suffix):
     """capfd, not capsys: VTK writes its error reports straight to file descriptor 2."""
     ro = read_only_dir(tmp_path)
@@ -98,7 +98,7 @@ def test_export_into_a_read_only_directory(files, tmp_path, capfd, suffix):
     assert code == 1 and err.startswith(f"BadFileError: {ro / f'o{suffix}'}: cannot write (") and err.count("\n") == 1, err
 
 
-@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply"])
+@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".glb", ".gltf", ".3mf"])
 def test_export_mesh_on_a_full_disk(files, capfd, suffix):
     with file_size_limit(2048):
         code = main(["export", str(files / "grid.npy"), "--out", str(files / f"o{suffix}")])

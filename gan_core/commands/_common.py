@@ -14,6 +14,10 @@ from gan_core.errors import BadFileError, BadInputError
 
 T = TypeVar("T")
 
+# --format of the commands that write meshes (gan_core.mesh.MESH_FORMATS without dots; not imported from there,
+# which would load scipy at every start)
+MESH_FORMAT_CHOICES = ["stl", "obj", "ply", "glb", "gltf", "3mf"]
+
 
 def add_precision_arg(p: argparse.ArgumentParser, what: str = "inference") -> None:
     """--precision, one help text for every command."""
@@ -80,8 +84,8 @@ def add_size_arg(p: argparse.ArgumentParser) -> None:
     """--size-mm, for every command that writes meshes."""
     p.add_argument("--size-mm", type=float, default=None,
                    help="scale meshes so the shape's longest side is this many millimetres (STL, OBJ and PLY "
-                        "carry no unit: slicers and CAD tools read millimetres; default: no scaling, the whole "
-                        "voxel grid is 1 unit wide, 1 mm in a slicer)")
+                        "carry no unit: slicers and CAD tools read millimetres; 3MF is in millimetres, glTF in "
+                        "metres; default: no scaling, the whole voxel grid is 1 unit wide, 1 mm in a slicer)")
 
 
 def check_size(size: float | None, flag: str = "--size-mm") -> float | None:

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from gan_core.commands._common import (
+    MESH_FORMAT_CHOICES,
     add_model_args, add_size_arg, check_size, load_model_from_args, output_dir, output_file, write_shapes,
 )
 from gan_core.commands.interpolate import resolve_z
@@ -25,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output .npz: voxels/z rows a, b, c, result")
     p.add_argument("--level", type=float, default=0.5, help="occupancy threshold")
     p.add_argument("--meshes", default=None, help="also write meshes into this directory")
-    p.add_argument("--format", default="stl", choices=["stl", "obj", "ply"], help="mesh format")
+    p.add_argument("--format", default="stl", choices=MESH_FORMAT_CHOICES, help="mesh format")
     add_size_arg(p)
     p.add_argument("--raw-sum", action="store_true",
                    help="keep the raw sum (default: rescale the result to the prior's typical norm about its centre, "

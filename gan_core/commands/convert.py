@@ -28,7 +28,7 @@ BATCH = 64
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN",
-                   help="files or directories (searched recursively) of .binvox .off .obj .stl .ply .mat .npy "
+                   help="files or directories (searched recursively) of .binvox .off .obj .stl .ply .glb .gltf .3mf .mat .npy "
                         "(one grid or a stack), and existing .npz/.h5 sets, which are merged with their labels")
     p.add_argument("--out", required=True, help="output set: .h5/.hdf5 (streamed, lazy to read) or .npz")
     p.add_argument("--resolution", type=int, default=32, choices=[16, 32, 64, 128], help="grid size R")
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     files = [f for f in find_voxel_files(args.inputs) if f.resolve() != out_resolved]
     if not files:
         raise BadFileError(f"no supported files in {', '.join(args.inputs)} (looked for .binvox, .off, .obj, "
-                           ".stl, .ply, .mat, .npy, .npz, .h5)")
+                           ".stl, .ply, .glb, .gltf, .3mf, .mat, .npy, .npz, .h5)")
 
     classes: list[str] = []
     failures: list[tuple[Path, str]] = []

@@ -1,4 +1,4 @@
-"""gan3d export: one voxel shape -> a mesh (.stl/.obj/.ply) or a voxel file (.binvox/.npy/.npz)."""
+"""gan3d export: one voxel shape -> a mesh (.stl/.obj/.ply/.glb/.gltf/.3mf) or a voxel file (.binvox/.npy/.npz)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ EXAMPLE = "gan3d export samples.npz --index 3 --out chair3.stl --smooth 10"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", metavar="IN", help="voxel file (.binvox .npy .npz .h5 .mat) or mesh (.off .obj .stl .ply)")
-    p.add_argument("--out", required=True, help="output .stl, .obj, .ply (mesh) or .binvox, .npy, .npz (voxels)")
+    p.add_argument("input", metavar="IN", help="voxel file (.binvox .npy .npz .h5 .mat) or mesh (.off .obj .stl .ply .glb .gltf .3mf)")
+    p.add_argument("--out", required=True, help="output .stl, .obj, .ply, .glb, .gltf, .3mf (mesh) or .binvox, .npy, .npz (voxels)")
     p.add_argument("--index", type=int, default=None, help="which shape of a set (npz/h5/npy with N shapes)")
     p.add_argument("--level", type=float, default=0.5, help="occupancy threshold / iso-level")
     p.add_argument("--smooth", type=int, default=0, help="Taubin smoothing iterations (mesh outputs)")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from gan_core.commands._common import (
+    MESH_FORMAT_CHOICES,
     add_model_args, add_size_arg, check_output_size, check_size, load_model_from_args, output_dir, output_file,
     write_shapes,
 )
@@ -27,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output .npz (voxels, z, t)")
     p.add_argument("--level", type=float, default=0.5, help="occupancy threshold")
     p.add_argument("--meshes", default=None, help="also write one mesh per step into this directory")
-    p.add_argument("--format", default="stl", choices=["stl", "obj", "ply"], help="mesh format")
+    p.add_argument("--format", default="stl", choices=MESH_FORMAT_CHOICES, help="mesh format")
     add_size_arg(p)
 
 

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from gan_core.commands._common import (
+    MESH_FORMAT_CHOICES,
     add_model_args, add_size_arg, check_output_size, check_size, load_model_from_args, output_dir, output_file,
     progress, progress_callback, write_shapes,
 )
@@ -23,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output .npz (arrays voxels (N,R,R,R) uint8, z (N,z_dim))")
     p.add_argument("--level", type=float, default=0.5, help="occupancy threshold")
     p.add_argument("--meshes", default=None, help="also write one mesh per shape into this directory")
-    p.add_argument("--format", default="stl", choices=["stl", "obj", "ply"], help="mesh format for --meshes")
+    p.add_argument("--format", default="stl", choices=MESH_FORMAT_CHOICES, help="mesh format for --meshes")
     p.add_argument("--probabilities", action="store_true", help="also store the raw occupancy (float16)")
     add_size_arg(p)
     p.add_argument("--grid", default=None, help="also render the shapes into this PNG (a contact sheet)")

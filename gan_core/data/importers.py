@@ -3,7 +3,8 @@
 Supported suffixes:
 
 * ``.binvox``: read by :mod:`gan_core.data.binvox` (axis 2 up for z-up models, as in our npz data).
-* ``.off`` ``.obj`` ``.stl`` ``.ply``: meshes, read by :mod:`gan_core.data.mesh_readers` and voxelised
+* ``.off`` ``.obj`` ``.stl`` ``.ply``, and the scenes ``.glb`` ``.gltf`` ``.3mf`` (every placed mesh, transforms
+  applied; glTF turned from Y-up to Z-up): meshes, read by :mod:`gan_core.data.mesh_readers` and voxelised
   solid by :mod:`gan_core.data.voxelize` (normalised into the grid keeping aspect).
 * ``.npy``: one grid (R, R, R), or a stack (N, R, R, R) / (N, 1, R, R, R) with ``index``.
 * ``.npz``: array ``voxels``, same shapes; ``.h5``/``.hdf5``: dataset ``voxels``, read lazily.

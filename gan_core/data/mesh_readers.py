@@ -1,4 +1,5 @@
-"""Small, strict readers for triangle meshes: .off, .obj, .stl (ASCII and binary), .ply (ASCII and binary).
+"""Small, strict readers for triangle meshes: .off, .obj, .stl (ASCII and binary), .ply (ASCII and binary);
+.glb, .gltf and .3mf (scenes) go through trimesh, checked first, in :mod:`gan_core.data.scene_readers`.
 
 Why our own and not VTK's readers (through pyvista): those print multi-line errors straight to the
 process's stderr on a bad file and then return an empty mesh, which would break the CLI's one-line error
@@ -7,6 +8,11 @@ These parsers need only numpy, report every problem as a BadFileError naming the
 (a 10k-face mesh in a few ms, except ASCII formats, a few tens of ms).
 
 Each returns ``(vertices float64 (V, 3), faces int64 (F, 3))``; polygons are split into triangle fans.
+
+trimesh reads these four formats too, and gives the same voxels on valid files, but it reads files these
+parsers refuse (an OFF promising 10^12 faces and holding 4, OBJ faces naming vertex 0 or vertex lines with two
+coordinates, NaN coordinates) and its errors are bare (``ValueError: not enough values to unpack``), so these
+stay: ``benchmarks/mesh_readers_vs_trimesh.py`` measures both.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_core.data.scene_readers import SCENE_SUFFIXES, read_scene_mesh  # through trimesh
 from gan_core.errors import BadFileError
 
-__all__ = ["MESH_SUFFIXES", "read_mesh"]
+__all__ = ["MESH_SUFFIXES", "SCENE_SUFFIXES", "read_mesh"]
 
-MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply")
+MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", *SCENE_SUFFIXES)
 
 Mesh = tuple[np.ndarray, np.ndarray]
 
@@ -46,6 +53,13 @@ def read_mesh(path: str | Path) -> Mesh:
     p = Path(path)
     suffix = p.suffix.lower()
     readers = {".off": _read_off, ".obj": _read_obj, ".stl": _read_stl, ".ply": _read_ply}
+    if suffix in SCENE_SUFFIXES:
+        verts, faces = read_scene_mesh(p)
+        try:
+            with np.errstate(all="ignore"):
+                return _validate(verts, faces)
+        except _Bad as e:
+            raise BadFileError(f"{p}: {e}") from None
     if suffix not in readers:
         raise BadFileError(f"{p}: unknown mesh format {suffix!r}; supported: {', '.join(MESH_SUFFIXES)}")
     try:

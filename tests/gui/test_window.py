@@ -161,7 +161,7 @@ def test_session_save_and_open_through_the_window(qtbot, window, tmp_path):
     assert "not a gan3d session" in window.messages.text()
 
 
-@pytest.mark.parametrize("suffix", [".stl", ".binvox"])
+@pytest.mark.parametrize("suffix", [".stl", ".glb", ".binvox"])
 def test_export_current_shape(qtbot, window, tmp_path, suffix):
     window.state.set_level(0.45)  # untrained tiny16 output hovers around 0.5
     path = tmp_path / f"shape{suffix}"
