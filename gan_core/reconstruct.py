@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "FRAME_MARGIN", "MAX_PIXELS", "MIN_SIDE", "ImageLike", "average_precision", "best_rotation_iou",
     "encode_image", "encode_images", "estimate_background", "evaluate_reconstruction", "frame_object", "iou",
-    "load_image", "object_box",
+    "load_image", "object_box", "read_rgb",
     "reconstruct",
 ]
 
@@ -222,6 +222,19 @@ def frame_object(image: np.ndarray, box: tuple[int, int, int, int] | None, backg
     return out / 255.0
 
 
+def read_rgb(image: ImageLike, size: int = 128) -> np.ndarray:
+    """An image as it is, before framing: (H, W, 3) float32 in [0, 1] (``size``: the side it will be framed to,
+    which lets huge JPEGs decode at a reduced scale). The same inputs and errors as :func:`load_image`."""
+    if not isinstance(size, (int, np.integer)) or size < MIN_SIDE:
+        raise BadInputError(f"size must be an integer >= {MIN_SIDE}, got {size!r}")
+    rgb = _to_rgb(image, int(size))  # (H, W, 3)
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        what = str(image) if isinstance(image, (str, Path)) else "image"
+        raise BadFileError(f"{what}: image is {w}x{h}, too small (at least {MIN_SIDE}x{MIN_SIDE} pixels)")
+    return rgb
+
+
 def load_image(image: ImageLike, size: int = 128, *, crop: bool = True) -> np.ndarray:
     """Read and normalise an image for the encoder.
 
@@ -248,13 +261,7 @@ def load_image(image: ImageLike, size: int = 128, *, crop: bool = True) -> np.nd
         Missing, unreadable or non-image files; images smaller than 8 px on a side; images over 50
         megapixels (JPEGs over it are decoded at reduced scale instead).
     """
-    if not isinstance(size, (int, np.integer)) or size < MIN_SIDE:
-        raise BadInputError(f"size must be an integer >= {MIN_SIDE}, got {size!r}")
-    rgb = _to_rgb(image, int(size))  # (H, W, 3)
-    h, w = rgb.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        what = str(image) if isinstance(image, (str, Path)) else "image"
-        raise BadFileError(f"{what}: image is {w}x{h}, too small (at least {MIN_SIDE}x{MIN_SIDE} pixels)")
+    rgb = read_rgb(image, size)  # (H, W, 3)
     colour, _ = estimate_background(rgb)
     box = object_box(rgb) if crop else None
     out = frame_object(rgb, box, colour, int(size))  # (S, S, 3)

@@ -217,6 +217,20 @@ class Model:
         with self._lock:
             return encode_image(self.encoder, image, device=self.device)
 
+    def reconstruct_image(self, image: Any, *, level: float = 0.5):  # -> (voxels, z, recon_confidence.Confidence)
+        """Voxels (R, R, R), z and how far to trust them (:class:`gan_core.recon_confidence.Confidence`: a score,
+        below 0.5 a warning, and the reasons) for an image: the same voxels and z as encode_image + generate."""
+        from gan_core import recon_confidence as rc
+
+        if self.encoder is None:
+            raise Gan3dError(f"model {self.name!r} has no image encoder; train one with `gan3d train-vae`")
+        with self._lock:
+            if not hasattr(self, "_familiarity"):  # the encoder's calibration file, looked up once
+                self._familiarity = rc.load_familiarity(self)
+            picture, z, feats = rc.encode_picture(self.encoder, image, self._familiarity, device=self.device)
+        voxels = self.generate(z[None])[0]
+        return voxels, z, rc.judge_result(picture, feats, voxels, self._familiarity, level)
+
     def weights_hash(self, part: str = "discriminator") -> str:
         """A short hash of one network's weights (feature banks record the discriminator's)."""
         from gan_core.checkpoint import weights_hash
