@@ -1,4 +1,8 @@
-"""gan3d reconstruct: one image -> a 3D shape, by the 3D-VAE-GAN's encoder and generator."""
+"""gan3d reconstruct: one image -> a 3D shape, by the 3D-VAE-GAN's encoder and generator, with a confidence.
+
+The confidence (gan_core.recon_confidence) is printed in the JSON line; below 0.5, or when the picture is blank or
+noise or nothing was reconstructed, a warning line goes to stderr first: a portrait or a blank picture does not
+come back as a silent furniture slab."""
 
 from __future__ import annotations
 
@@ -61,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if args.smooth < 0:
         raise BadInputError(f"--smooth must be >= 0, got {args.smooth}")
     existing_file(args.image, "--image")
+    import sys
+
     from gan_core.errors import Gan3dError
-    from gan_core.reconstruct import reconstruct
     from gan_core.runtime import load_model
 
     if out.suffix.lower() != ".npz":
@@ -82,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         raise Gan3dError(f"--checkpoint {ckpt}: has no image encoder (a 3D-GAN checkpoint?); "
                          "train one with `gan3d train-vae`")
     t_load = time.perf_counter()
-    voxels, z = reconstruct(model, args.image)  # (R, R, R), (z_dim,)
+    voxels, z, confidence = model.reconstruct_image(args.image, level=args.level)  # (R, R, R), (z_dim,)
     t_rec = time.perf_counter()
+    if confidence.low:
+        print(f"warning: {confidence.label()}" + "".join(f"; {w}" for w in confidence.warnings[1:]), file=sys.stderr)
     occupied = voxels > args.level
     if out.suffix.lower() == ".npz":
         import numpy as np
@@ -95,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
                                 probabilities=voxels.astype(np.float16))
     else:
         if not occupied.any():
-            raise BadInputError(f"the reconstruction is empty at --level {args.level}; try a lower level")
+            why = [w for w in confidence.warnings if not w.startswith("nothing was reconstructed")]
+            raise BadInputError(f"the reconstruction is empty at --level {args.level}"
+                                + (f" ({why[0]})" if why else "; try a lower level"))
         mesh = voxels_to_mesh(voxels, level=args.level, largest_component=not args.all_components,
                               smooth_iterations=args.smooth)
         export_mesh(mesh, out, size=args.size_mm)
@@ -106,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         render_grid([voxels], args.png, level=args.level, titles=[Path(args.image).name], cell=320)
     print(json.dumps({"out": str(out), "model": model.name, "resolution": model.resolution,
                       "occupied_voxels": int(occupied.sum()), "z_norm": round(float((z ** 2).sum() ** 0.5), 3),
+                      "confidence": confidence.to_dict(),
                       "ms": {"load_model": round((t_load - t0) * 1000, 1),
                              "reconstruct": round((t_rec - t_load) * 1000, 1),
                              "write": round((t_write - t_rec) * 1000, 1)}}))
