@@ -1,5 +1,6 @@
 """Single-image 3D reconstruction (3D-VAE-GAN): open or drop an image, see it beside the shape its encoded
-z generates, and send that z to an endpoint or an arithmetic slot."""
+z generates with how far to trust it (a confidence label, a warning when the picture does not look like furniture),
+and send that z to an endpoint or an arithmetic slot."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ class ReconstructPanel(QWidget):
         self.image.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)  # the pixmap follows the pane
         self.image.setStyleSheet("border: 2px dashed #bbb; color: #777; background: #fafafa;")
         self.image.setAccessibleName("Input image")
+        self.confidence = QLabel()  # the last reconstruction's confidence (gan_core.recon_confidence)
+        self.confidence.setWordWrap(True)
+        self.confidence.setAccessibleName("Reconstruction confidence")
+        self.confidence.setVisible(False)
+        self._confidence: tuple[str, Any] | None = None  # (image path, Confidence) of the last reconstruction
         self.view = make_view("Reconstruction", self)
         self.channel = ShapeChannel(ctx, "reconstruction", self.view,
                                     lambda: None if st.reconstruction is None else st.reconstruction.z,
@@ -58,8 +64,8 @@ class ReconstructPanel(QWidget):
         split.addWidget(self.image)
         split.addWidget(self.view)
         split.setSizes([400, 600])
-        lay = vbox(self.notice, hbox(self.open, self.send, 1), split, margins=6)
-        lay.setStretch(2, 1)
+        lay = vbox(self.notice, hbox(self.open, self.send, 1), self.confidence, split, margins=6)
+        lay.setStretch(3, 1)
         self.setLayout(lay)
         st.changed.connect(self._on_changed)
         st.modelChanged.connect(self._model_changed)
@@ -98,6 +104,7 @@ class ReconstructPanel(QWidget):
         if "reconstruction" in fields:
             self._show_image()
             self._sync_send()
+            self._show_confidence()
 
     def _caption(self) -> str:
         rec = self.ctx.state.reconstruction
@@ -114,6 +121,31 @@ class ReconstructPanel(QWidget):
         else:
             self.image.setPixmap(pix.scaled(self.image.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                             Qt.TransformationMode.SmoothTransformation))
+
+    def _show_confidence(self) -> None:
+        """The confidence of the shown reconstruction: a short grey line, or a red warning when it is low."""
+        rec = self.ctx.state.reconstruction
+        conf = self._confidence[1] if self._confidence and rec is not None and rec.image == self._confidence[0] \
+            else None
+        self.confidence.setVisible(conf is not None)
+        if conf is None:
+            return
+        if conf.low:
+            self.confidence.setText("<b>\u26a0 Low confidence"
+                                    + ("" if conf.score is None else f" ({conf.score:.2f})") + ":</b> "
+                                    + "; ".join(conf.warnings) + ". The shape may be nonsense.")
+            self.confidence.setStyleSheet("background: #fde2e1; color: #8a1c17; padding: 6px; border-radius: 4px;")
+        else:
+            self.confidence.setText(conf.label()[0].upper() + conf.label()[1:])
+            self.confidence.setStyleSheet("color: #555; padding: 2px 6px;")
+        self.confidence.setToolTip(conf.label())
+
+    def _set_result(self, z: Any, path: str, label: str, conf: Any) -> None:
+        self._confidence = (path, conf)
+        self.ctx.state.set_reconstruction(z, path, label)
+        self._show_confidence()  # also when the state saw the same reconstruction again
+        if conf.low:
+            self.ctx.notifier.warning(f"{Path(path).name}: {conf.label()}")
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802
         super().resizeEvent(event)
@@ -135,12 +167,12 @@ class ReconstructPanel(QWidget):
         p = str(Path(path).resolve())
         name = Path(p).name
         if self.has_encoder:
-            return self.ctx.jobs.start(f"Reconstructing {name}", model.encode_image, p,
-                                       on_done=lambda z: self.ctx.state.set_reconstruction(z, p, f"image {name}"))
+            return self.ctx.jobs.start(f"Reconstructing {name}", model.reconstruct_image, p,
+                                       on_done=lambda r: self._set_result(r[1], p, f"image {name}", r[2]))
         steps, restarts = self.ctx.project_steps, self.ctx.project_restarts
         via = self._fallback_name
 
-        def job(report: Any) -> tuple[Any, float]:
+        def job(report: Any) -> tuple[Any, float, Any]:
             # The stand-in encoder's z means nothing to this model's generator: decode it with its own, then
             # project that shape into this model's z (the same projection training shapes get).
             if self._fallbacks.get(via) is None:
@@ -148,12 +180,12 @@ class ReconstructPanel(QWidget):
             stand_in = self._fallbacks[via]
             if stand_in is None:
                 raise Gan3dError(f"the bundled 3D-VAE-GAN {via} is no longer installed")
-            voxels = stand_in.generate(stand_in.encode_image(p))[0]
-            return model.project(voxels, steps=steps, restarts=restarts, progress=report)
+            voxels, _, conf = stand_in.reconstruct_image(p)
+            return (*model.project(voxels, steps=steps, restarts=restarts, progress=report), conf)
 
-        def done(res: tuple[Any, float]) -> None:
-            z, iou = res
-            self.ctx.state.set_reconstruction(z, p, f"image {name} (via {via}, IoU {iou:.2f})")
+        def done(res: tuple[Any, float, Any]) -> None:
+            z, iou, conf = res
+            self._set_result(z, p, f"image {name} (via {via}, IoU {iou:.2f})", conf)
 
         return self.ctx.jobs.start(f"Reconstructing {name}", job, on_done=done, progress=True)
 
