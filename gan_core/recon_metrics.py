@@ -203,24 +203,32 @@ def load_ikea(root: str | Path) -> IkeaSet:
 
 
 # -- evaluation --------------------------------------------------------------------------------------------
-def predict_ikea(model: "Model", images: list[Path], *, batch_size: int = 32,
-                 progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> np.ndarray:
-    """Occupancy probabilities (N, R, R, R) float32 for photos, by the path `gan3d reconstruct` takes (load_image
-    with its crop, the encoder's posterior mean, the generator), in batches."""
-    from gan_core.reconstruct import encode_images, load_image
+def predict_ikea(model: "Model", images: list[Path], *, batch_size: int = 32, confidence: bool = False,
+                 progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> Any:
+    """Occupancy probabilities (N, R, R, R) float32 for photos, by the path `gan3d reconstruct` takes (the photo
+    read and framed by load_image, the encoder's posterior mean, the generator), in batches. With
+    ``confidence``: (probabilities, [Confidence per photo]) as `gan3d reconstruct` reports them."""
+    from gan_core import recon_confidence as rc
+    from gan_core.reconstruct import load_image, read_rgb
 
     if model.encoder is None:
         from gan_core.errors import Gan3dError
 
         raise Gan3dError(f"model {model.name!r} has no image encoder; train one with `gan3d train-vae`")
     s = model.profile.image_size
+    fam = rc.load_familiarity(model) if confidence else None
+    blocks = fam.blocks if fam is not None else rc.FEATURE_BLOCKS
     out = np.empty((len(images),) + (model.resolution,) * 3, np.float32)
+    confs: list[Any] = []
     starts = range(0, len(images), batch_size)
     for i in (progress(starts) if progress else starts):
-        batch = np.stack([load_image(p, s) for p in images[i:i + batch_size]])
-        z = encode_images(model.encoder, batch, device=model.device)
-        out[i:i + len(batch)] = model.generate(z, use_cache=False)
-    return out
+        rgbs = [read_rgb(p, s) for p in images[i:i + batch_size]]
+        z, feats = rc.encode_with_features(model.encoder, np.stack([load_image(r, s) for r in rgbs]),
+                                           blocks=blocks, device=model.device)
+        out[i:i + len(rgbs)] = model.generate(z, use_cache=False)
+        if confidence:
+            confs += [rc.judge_result(r, f, v, fam) for r, f, v in zip(rgbs, feats, out[i:i + len(rgbs)])]
+    return (out, confs) if confidence else out
 
 
 def evaluate_ikea(
@@ -239,12 +247,13 @@ def evaluate_ikea(
     baseline; a class it lacks falls back to the mean shape, and is named in ``missing_classes``).
 
     Returns a dict: ``model`` (per_class {name: {ap, n}}, mean, ap and turns per image), ``baselines`` (the
-    same for ``mean_shape`` and ``class_mean_shape``), ``paper`` (Table 2 for the classes present),
+    same for ``mean_shape`` and ``class_mean_shape``), ``confidence`` (what `gan3d reconstruct` would say of
+    each photo: scores, warnings, a summary), ``paper`` (Table 2 for the classes present),
     ``paper_mean_same_classes``, ``paper_full_mean``, ``images`` (file names), ``frame_level``, ``seconds``.
     """
     t0 = time.perf_counter()
     size = ikea.voxels.shape[1]
-    probs = predict_ikea(model, ikea.images, progress=progress)
+    probs, confs = predict_ikea(model, ikea.images, confidence=True, progress=progress)
     t_pred = time.perf_counter()
     framed = np.stack([to_truth_frame(p, size, level) for p in probs])
     res: dict[str, Any] = {"model": score_predictions(framed, ikea.voxels, ikea.classes)}
@@ -265,6 +274,7 @@ def evaluate_ikea(
             base["class_mean_shape"] = {**score_predictions(preds, ikea.voxels, ikea.classes),
                                         "missing_classes": missing}
     res["baselines"] = base
+    res["confidence"] = _confidence_summary(confs, ikea.classes)
     present = sorted(set(ikea.classes.tolist()))
     paper = {c: PAPER_TABLE2[c] for c in present if c in PAPER_TABLE2}
     res.update(paper=paper, paper_mean_same_classes=float(np.mean(list(paper.values()))) if paper else None,
@@ -272,3 +282,20 @@ def evaluate_ikea(
                frame_level=level, n_images=len(ikea),
                seconds={"predict": round(t_pred - t0, 1), "total": round(time.perf_counter() - t0, 1)})
     return res
+
+
+def _confidence_summary(confs: list[Any], classes: np.ndarray) -> dict[str, Any]:
+    """Per photo score and warning flag, and their distribution (overall and per class)."""
+    scores = [c.score for c in confs]
+    low = [bool(c.low) for c in confs]
+    known = np.array([x for x in scores if x is not None], np.float64)
+    pct = [round(float(v), 3) for v in np.percentile(known, [5, 25, 50, 75, 95])] if len(known) else None
+    per = {str(k): round(float(np.mean([lo for lo, c in zip(low, classes) if c == k])), 3)
+           for k in sorted(set(classes.tolist()))}
+    reasons: dict[str, int] = {}
+    for c in confs:
+        for w in c.warnings:
+            reasons[w] = reasons.get(w, 0) + 1
+    return {"score": scores, "low": low, "warned": round(float(np.mean(low)), 3) if low else None,
+            "warned_per_class": per, "score_p5_p25_p50_p75_p95": pct, "warnings": reasons,
+            "calibrated": bool(len(known)) and all(c.familiarity is not None for c in confs)}

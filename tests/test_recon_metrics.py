@@ -151,7 +151,11 @@ def test_predictions_take_the_reconstruct_path(tmp_path):
     assert set(res["model"]["per_class"]) == {"chair", "sofa", "table"} and len(res["model"]["ap"]) == 6
     cm = res["baselines"]["class_mean_shape"]
     assert cm["missing_classes"] == ["sofa"]
-    # the class-mean of a class whose truths are one shape's turns of the frame scores that class perfectly
+    probs2, confs = predict_ikea(model, ikea.images[:2], confidence=True)  # what `gan3d reconstruct` would say
+    np.testing.assert_allclose(probs2, probs[:2], atol=1e-5)
+    for c, path in zip(confs, ikea.images[:2]):
+        assert c.to_dict() == model.reconstruct_image(path)[2].to_dict()
+    assert len(res["confidence"]["low"]) == 6 and res["confidence"]["calibrated"] is False
     assert res["paper"] == {"chair": 0.472, "sofa": 0.788, "table": 0.423}
     assert res["paper_mean_same_classes"] == pytest.approx((0.472 + 0.788 + 0.423) / 3)
 
@@ -172,6 +176,8 @@ def test_evaluate_recon_ikea_cli(tmp_path, capsys):
         assert all(0 < a <= 1 for a in part["ap"]) and set(part["turns"]) <= {0, 1, 2, 3}
     assert res["baselines"]["class_mean_shape"]["missing_classes"] == ["sofa"]
     assert res["baseline_shapes"] == "all 4 shapes of s.npz" and res["paper_full_mean"] == 0.531
+    assert len(res["confidence"]["score"]) == 6 and set(res["confidence"]["warned_per_class"]) == {"chair", "sofa",
+                                                                                                 "table"}
     rc, out, err = run_cli(capsys, "evaluate-recon", "--ikea", root, "--checkpoint", ck, "--data", data,
                            "--device", "cpu")
     assert rc == 0, err
@@ -179,7 +185,7 @@ def test_evaluate_recon_ikea_cli(tmp_path, capsys):
     assert "this model" in lines[2] and "paper (Table 2)" in lines[2] and "class-mean shape" in lines[2]
     assert lines[3].split()[0] == "chair" and lines[3].split()[2] == "0.472"
     assert lines[6].startswith("  mean over classes") and "0.531" in lines[7]
-    assert "no sofa" in out
+    assert "no sofa" in out and "a warning on" in out and "rules only" in out
     # without --data: the model's column and the paper's, and a line saying how to get the baselines
     rc, out, _ = run_cli(capsys, "evaluate-recon", "--ikea", root, "--checkpoint", ck, "--device", "cpu")
     assert rc == 0 and "mean shape" not in out.splitlines()[2] and "pass --data" in out

@@ -225,6 +225,13 @@ def _run_ikea(args: argparse.Namespace) -> int:
              for _, v in cols]
     print(f"  {'mean over classes':<18}" + "".join(f"{x:>18}" for x in cells))
     print(f"  the paper's mean over all its IKEA classes: {res['paper_full_mean']:.3f}")
+    conf = res["confidence"]
+    spread = ""
+    if conf["score_p5_p25_p50_p75_p95"] is not None:
+        p5, _, p50, _, p95 = conf["score_p5_p25_p50_p75_p95"]
+        spread = f"median {p50:.2f}, 5th-95th percentile {p5:.2f}-{p95:.2f}; "
+    print(f"  confidence (as `gan3d reconstruct` reports it): {spread}a warning on {conf['warned']:.0%} of the "
+          "photos" + ("" if conf["calibrated"] else " (familiarity not calibrated for this model: rules only)"))
     if baseline_source:
         print(f"  baselines from {baseline_source}")
         missing = base.get("class_mean_shape", {}).get("missing_classes")
