@@ -10,7 +10,8 @@ from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QIcon
 from PyQt6.QtWidgets import (
     QAbstractButton, QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QComboBox, QHBoxLayout, QLabel,
-    QLineEdit, QListWidget, QPlainTextEdit, QScrollBar, QTabBar, QToolButton, QVBoxLayout, QWidget,
+    QLineEdit, QListWidget, QPlainTextEdit, QScrollBar, QStyle, QStyleOptionToolButton, QTabBar, QToolButton,
+    QVBoxLayout, QWidget,
 )
 
 from gan_core.mesh import largest_component
@@ -71,6 +72,26 @@ class Thumb(QToolButton):
         describe(self, name)
         self.voxels: np.ndarray | None = None
         self.shown_count = 0
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        """Room for the picture and a caption line from the start, set or not: a bare QToolButton is one text
+        line tall (21 px), so a row of thumbnails (the keyframe strip, fixed at its row's height) first laid out
+        before its shapes were generated stayed that short until something else re-laid the window out (a
+        message bar), drawing its pictures ~20 px high with the captions cut off."""
+        return super().sizeHint().expandedTo(self._full_size())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return self.sizeHint()
+
+    def _full_size(self) -> QSize:
+        """What QToolButton asks for with an icon and a one-line caption under it (its own arithmetic)."""
+        opt = QStyleOptionToolButton()
+        self.initStyleOption(opt)
+        fm = self.fontMetrics()
+        text_w = fm.horizontalAdvance(self.text()) + 2 * fm.horizontalAdvance(" ") if self.text() else 0
+        content = QSize(max(self._size, text_w), self._size + 4 + fm.height())
+        opt.rect.setSize(content)
+        return self.style().sizeFromContents(QStyle.ContentsType.CT_ToolButton, opt, content, self)
 
     def set_voxels(self, voxels: np.ndarray | None, level: float = 0.5) -> None:
         self.voxels = voxels

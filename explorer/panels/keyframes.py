@@ -78,6 +78,8 @@ class KeyframeStrip(QWidget):
             describe(th, f"Path {where}: {text}", f"Go to the path's {where} (right click: edit keyframes)")
         self.clear.setEnabled(n > 0)
         self.caption.setText("Keyframes:" if n else "Keyframes (none between A and B):")
+        # never shorter than a thumbnail with its caption (SIZE px and a text line), shapes generated or not
+        self.setMinimumHeight(max(th.sizeHint().height() for th in self.thumbs))
 
     def set_result(self, result: Any) -> None:
         """The channel's batch: one grid per key, A first."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QSize, Qt
 
 from gan_core.errors import BadInputError
 from explorer.panels.interpolate import FRAMES
@@ -159,3 +159,64 @@ def test_mode_combo_offers_the_spline(panel, ctx):
     zs = st.path_z(np.linspace(0.0, 1.0, 5))
     np.testing.assert_allclose(zs[2], _z(st, 11), atol=1e-5)
     assert not np.allclose(zs[1], (zs[0] + zs[2]) / 2, atol=1e-3)  # a curve, not per-segment lerp
+
+
+# -- the strip's height (issue 26, item 7) -------------------------------------------------------------------
+def test_a_thumbnail_asks_for_its_picture_and_caption_before_it_has_them(qtbot):
+    from gan_core.data.synthetic import chair
+    from explorer.widgets import Thumb
+
+    for size, caption in ((56, "A"), (92, "t = 0.00"), (120, "")):
+        th = Thumb("a shape", size)
+        qtbot.addWidget(th)
+        empty = th.sizeHint()
+        assert empty.height() >= size + th.fontMetrics().height() and th.minimumSizeHint() == empty
+        th.setText(caption)
+        th.set_voxels(chair(16))
+        assert th.sizeHint() == empty, "no jump when the shape and its caption arrive"
+
+
+@pytest.mark.parametrize("size", [(1400, 900), (1600, 1000)])
+def test_keyframe_strip_keeps_readable_thumbnails_and_captions(qtbot, tiny_model, settings, size):
+    """As the app starts: the window is laid out before a model is loaded, its thumbnails still empty. The strip
+    was then one text line high (21 px: bare buttons) and kept that until something re-laid the window out, so
+    its pictures came in ~20 px high without captions; now it has its full height from the first layout, with
+    or without a message bar, and the 3D views above do not move when the shapes arrive."""
+    from explorer.panels.keyframes import SIZE
+    from explorer.state import SessionState
+    from explorer.window import MainWindow
+
+    state = SessionState()
+    win = MainWindow(state, settings)
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.wait(50)  # the first layout
+    strip = win.interpolate.keyframes
+
+    def readable(captions):
+        thumbs = [t for t in strip.thumbs if t.isVisible()]
+        need = SIZE + strip.fontMetrics().height()
+        assert [t.text() for t in thumbs] == captions
+        assert all(t.height() >= need and t.iconSize() == QSize(SIZE, SIZE) for t in thumbs)
+        assert strip.height() >= need and strip.minimumHeight() >= need
+
+    readable(["A", "B"])
+    first = (strip.height(), win.interpolate.view_cur.height())
+    try:
+        state.set_model(tiny_model)
+        state.insert_key(1, state.current_z(), "k1")
+        qtbot.waitUntil(lambda: all(t.shown_count for t in strip.thumbs[:3]) and not win.ctx.busy, timeout=20000)
+        qtbot.wait(50)
+        readable(["A", "1", "B"])
+        assert (strip.height(), win.interpolate.view_cur.height()) == first
+        win.show_message("info", "a message bar")
+        qtbot.wait(50)
+        readable(["A", "1", "B"])
+        win.messages.dismiss()
+        qtbot.wait(50)
+        readable(["A", "1", "B"])
+    finally:
+        win.shutdown()
+        qtbot.waitUntil(lambda: not win.ctx.jobs.busy, timeout=10000)
