@@ -14,6 +14,8 @@ from explorer.panels.bank_picker import pick_training_shape
 from explorer.state import MAX_SEED
 from explorer.widgets import describe, hbox, vbox
 
+NO_SEED = -1  # the seed box's value, shown as a dash, while the slot holds a shape no seed makes
+
 
 class SlotEditor(QWidget):
     """Edits ``state.slot(name)``; shows its label. With ``weight_index`` also one arithmetic weight."""
@@ -23,8 +25,11 @@ class SlotEditor(QWidget):
         super().__init__(parent)
         self.ctx, self.name, self.title = ctx, name, title
         self.weight_index = weight_index
-        self.seed = describe(QSpinBox(), f"Seed for {title}", f"Random seed of {title}'s z (same seed, same shape)")
-        self.seed.setRange(0, MAX_SEED)
+        self.seed = describe(QSpinBox(), f"Seed for {title}",
+                             f"Random seed of {title}'s z (same seed, same shape); a dash while {title} holds a "
+                             "shape of no seed (a training shape, a reconstruction, a result)")
+        self.seed.setRange(NO_SEED, MAX_SEED)
+        self.seed.setSpecialValueText("\u2014")  # shown at NO_SEED
         self.seed.setKeyboardTracking(False)
         self.seed.valueChanged.connect(self._seed_changed)
         self.random = describe(QPushButton("Random"), f"Random {title}", f"Fill {title} from a new random seed")
@@ -63,9 +68,12 @@ class SlotEditor(QWidget):
         lat = self.ctx.state.slot(self.name)
         self.label.setText(lat.label if lat is not None else "empty")
         self.label.setToolTip(lat.label if lat is not None else "")
-        if lat is not None and lat.seed is not None and lat.seed != self.seed.value():
+        # the slot's own seed, or none: a box still showing the seed of a shape the slot no longer holds (after
+        # a session, a training shape, undo) would say the wrong thing, and typing that seed again would do nothing
+        seed = lat.seed if lat is not None and lat.seed is not None else NO_SEED
+        if seed != self.seed.value():
             self.seed.blockSignals(True)
-            self.seed.setValue(lat.seed)
+            self.seed.setValue(seed)
             self.seed.blockSignals(False)
         if self.weight is not None and self.weight_index is not None:
             w = self.ctx.state.weights[self.weight_index]
@@ -76,7 +84,7 @@ class SlotEditor(QWidget):
 
     # -- widgets -> state ----------------------------------------------------------------------------------
     def _seed_changed(self, seed: int) -> None:
-        if self.ctx.state.model is not None:
+        if seed != NO_SEED and self.ctx.state.model is not None:
             self.ctx.state.seed_slot(self.name, seed)
 
     def _weight_changed(self, value: float) -> None:

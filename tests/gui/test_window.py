@@ -161,6 +161,31 @@ def test_session_save_and_open_through_the_window(qtbot, window, tmp_path):
     assert "not a gan3d session" in window.messages.text()
 
 
+def test_opening_a_session_updates_every_seed_box(qtbot, window, tmp_path):
+    """Issue 26, item 7: after File > Open session the seed boxes showed the seeds from before. A slot holding a
+    seed's shape shows that seed; one holding a shape of no seed (a training shape, a reconstruction) a dash."""
+    st = window.state
+    st.seed_slot("A", 55)
+    st.set_slot("B", st.slot("A").z * 0.5, "training shape 12 (chair)")
+    st.seed_slot("a", 21)
+    st.set_slot("b", st.slot("A").z, "the reconstruction of chair.png")
+    window.save_session(str(tmp_path / "s.json"))
+    st.seed_slot("A", 1)
+    st.seed_slot("B", 2)
+    st.seed_slot("a", 3)
+    st.seed_slot("b", 4)
+    window.open_session(str(tmp_path / "s.json"))
+    boxes = {"A": window.interpolate.edit_a, "B": window.interpolate.edit_b, **window.arithmetic.editors}
+    shown = {name: (ed.seed.text(), ed.label.text()) for name, ed in boxes.items()}
+    assert shown["A"] == ("55", "seed 55") and shown["a"] == ("21", "seed 21")
+    assert shown["B"] == ("\u2014", "training shape 12 (chair)") and shown["b"] == ("\u2014", "the reconstruction of chair.png")
+    assert shown["c"][0] == str(st.slot("c").seed)
+    boxes["B"].seed.setValue(2)  # a seed typed into a dashed box fills the slot as before
+    assert st.slot("B").seed == 2 and boxes["B"].label.text() == "seed 2"
+    st.undo_stack.undo()
+    assert boxes["B"].seed.text() == "\u2014" and st.slot("B").seed is None
+
+
 @pytest.mark.parametrize("suffix", [".stl", ".glb", ".binvox"])
 def test_export_current_shape(qtbot, window, tmp_path, suffix):
     window.state.set_level(0.45)  # untrained tiny16 output hovers around 0.5
