@@ -5,10 +5,11 @@ Uses one PyVista off-screen plotter with subplots (headless through EGL / OSMesa
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -16,9 +17,15 @@ from gan_core.errors import BadInputError
 from gan_core.io_utils import atomic_path
 from gan_core.mesh import voxels_to_mesh
 
+if TYPE_CHECKING:
+    import pyvista as pv
+
 # Axis 2 is up; look from the front-left, slightly above (the paper's figures' 3/4 view).
 CAMERA_DIRECTION = np.array([1.6, -2.2, 1.3])
 SHAPE_COLOUR = "#c9a27e"
+ZOOM = 1.25  # the common framing (VTK's 30 degree view angle / 1.25): a typical shape fills most of its cell
+MARGIN = 0.05  # of a cell's half-width, left free on every side
+TITLE_PX = 20  # the band a title takes at a cell's foot (font size 8)
 
 
 def headless_gl() -> None:
@@ -27,6 +34,29 @@ def headless_gl() -> None:
     every headless run. A display, a Wayland session or the user's own VTK_DEFAULT_OPENGL_WINDOW wins."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+
+def frame_shape(camera: "pv.Camera", mesh: "pv.PolyData", *, title_band: float = 0.0) -> float:
+    """Point ``camera`` at the grid's centre from CAMERA_DIRECTION at the common framing (ZOOM), widened just
+    enough for ``mesh`` to fit its cell: the corners of its bounding box, seen in perspective, stay MARGIN
+    inside the cell's edges and ``title_band`` (a fraction of the cell's half-height, [-1, 1] units) above its
+    foot. Shapes that fit keep the common scale, so cells compare; one filling the grid (32^3 ones, a floor
+    slab, a chair's legs at the grid's edge) was cut at the cell edge at ZOOM. Returns the view angle."""
+    camera.position, camera.focal_point, camera.up = tuple(CAMERA_DIRECTION), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0)
+    angle = 30.0 / ZOOM
+    if mesh.n_points:
+        bounds = np.asarray(mesh.bounds, np.float64).reshape(3, 2)
+        corners = np.array(list(itertools.product(*bounds)))  # (8, 3)
+        m = camera.GetViewTransformMatrix()
+        view = np.array([[m.GetElement(i, j) for j in range(4)] for i in range(4)])
+        eye = np.c_[corners, np.ones(8)] @ view.T  # camera coordinates: x right, y up, looking down -z
+        depth = np.maximum(-eye[:, 2], 1e-6)
+        tx, ty = eye[:, 0] / depth, eye[:, 1] / depth  # tangents of the angles off the view axis
+        need = max(np.abs(tx).max() / (1 - MARGIN), ty.max() / (1 - MARGIN),
+                   -ty.min() / max(1 - MARGIN - title_band, 0.5))
+        angle = max(angle, math.degrees(2 * math.atan(need)))
+    camera.view_angle = angle
+    return angle
 
 
 def render_grid(
@@ -63,8 +93,7 @@ def render_grid(
                 pl.add_text("empty", position="upper_left", font_size=9, color="grey")
             if titles is not None:
                 pl.add_text(str(titles[i]), position="lower_left", font_size=8, color="black")
-            pl.camera_position = [tuple(CAMERA_DIRECTION), (0, 0, 0), (0, 0, 1)]
-            pl.camera.zoom(1.25)
+            frame_shape(pl.camera, mesh, title_band=2 * TITLE_PX / cell if titles is not None else 0.0)
             if progress is not None and i + 1 < n:
                 progress(i + 1, n)
         img = pl.screenshot(return_img=True)
