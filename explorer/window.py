@@ -295,7 +295,8 @@ class MainWindow(QMainWindow):
         self.show_message("info", f"Saved session to {p}")
 
     def export_current(self, path: str, level: float | None = None) -> Any:
-        """Write the current shape as a mesh (.stl/.obj/.ply) or voxels (.binvox), on a worker."""
+        """Write the current shape as a mesh (gan_core.mesh.MESH_FORMATS: .stl .obj .ply .glb .gltf .3mf) or voxels
+        (.binvox), on a worker."""
         z, model = self.state.current_z(), self.state.model
         lvl = self.state.level if level is None else level
         if z is None or model is None:
