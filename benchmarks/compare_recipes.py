@@ -8,7 +8,8 @@ mean over the seeds of what `gan3d evaluate` reports: the judge's Frechet distan
 reference, the fragmented and tiny rates, the class mix's distance to the reference's (total variation), and
 COV / MMD / 1-NNA under 1 - IoU. The real-vs-real row scores N real training shapes the same way: the floor.
 Steps and CPU time come from the run's metrics.jsonl and from --cpu-log (lines "epoch_s name cpu_s steps",
-written while the runs trained), so a table row says how much work it stood on.
+written while the runs trained, one line per training process every 30 s: "epoch_s name cpu_s steps pid"), so a
+table row says how much work it stood on.
 """
 
 from __future__ import annotations
@@ -38,12 +39,18 @@ def scores(shapes: np.ndarray, reference: np.ndarray, judge) -> dict[str, float]
 
 
 def cpu_at(log: Path | None, name: str) -> tuple[float, int]:
-    """The last (CPU seconds, steps) the log recorded for a run (the largest: the trainer, not its launcher)."""
+    """(CPU seconds, steps) the log recorded for a run: the CPU time of each process that trained it (a resumed
+    run is a new process; lines "t name cpu_s steps pid"), summed, and the last step count."""
     if log is None or not log.exists():
         return float("nan"), 0
     rows = [line.split() for line in log.read_text().splitlines()]
-    mine = [(float(r[2]), int(r[3])) for r in rows if len(r) == 4 and r[1] == name]
-    return max(mine) if mine else (float("nan"), 0)
+    mine = [r for r in rows if len(r) == 5 and r[1] == name]
+    if not mine:
+        return float("nan"), 0
+    per_process: dict[str, float] = {}
+    for r in mine:
+        per_process[r[4]] = max(per_process.get(r[4], 0.0), float(r[2]))
+    return sum(per_process.values()), max(int(r[3]) for r in mine)
 
 
 def main(argv: list[str] | None = None) -> None:
