@@ -69,9 +69,11 @@ def render_grid(
     level: float = 0.5,
     smooth: int = 10,
     progress: Callable[[int, int], None] | None = None,
+    add_shape: Callable[[Any, int], Any] | None = None,
 ) -> Path:
     """Render grids (N, R, R, R) as meshes (largest component, light smoothing) into one PNG, atomically.
-    ``progress(done, total)`` is called per shape (the last call after the picture is taken)."""
+    ``progress(done, total)`` is called per shape (the last call after the picture is taken). ``add_shape(plotter,
+    i)`` draws shape ``i`` itself (another colouring) and returns its mesh; by default the plain shape colour."""
     headless_gl()
     import pyvista as pv
 
@@ -86,10 +88,13 @@ def render_grid(
         for i, g in enumerate(grids):
             pl.subplot(i // ncols, i % ncols)
             pl.set_background("white")
-            mesh = voxels_to_mesh(np.asarray(g), level=level, smooth_iterations=smooth)
-            if mesh.n_points:
-                pl.add_mesh(mesh, color=SHAPE_COLOUR, smooth_shading=True, specular=0.2)
+            if add_shape is not None:
+                mesh = add_shape(pl, i)
             else:
+                mesh = voxels_to_mesh(np.asarray(g), level=level, smooth_iterations=smooth)
+                if mesh.n_points:
+                    pl.add_mesh(mesh, color=SHAPE_COLOUR, smooth_shading=True, specular=0.2)
+            if not mesh.n_points:
                 pl.add_text("empty", position="upper_left", font_size=9, color="grey")
             if titles is not None:
                 pl.add_text(str(titles[i]), position="lower_left", font_size=8, color="black")

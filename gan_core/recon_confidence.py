@@ -111,11 +111,9 @@ def encode_with_features(encoder: "torch.nn.Module", images: np.ndarray, *, bloc
     """
     import torch
 
-    imgs = np.asarray(images, np.float32)
-    s = encoder.profile.image_size
-    if imgs.ndim != 4 or imgs.shape[1:] != (3, s, s):
-        raise BadInputError(f"images must be (N, 3, {s}, {s}) float in [0, 1], got {imgs.shape}")
-    dev = torch.device(device) if device is not None else next(encoder.parameters()).device
+    from gan_core.reconstruct import encoder_inputs
+
+    imgs, dev = encoder_inputs(encoder, images, device)
     was_training = encoder.training
     encoder.eval()
     means, feats = [], []

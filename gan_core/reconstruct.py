@@ -269,16 +269,23 @@ def load_image(image: ImageLike, size: int = 128, *, crop: bool = True) -> np.nd
 
 
 # -- encoding and reconstruction ---------------------------------------------------------------------------
-def encode_images(encoder: "torch.nn.Module", images: np.ndarray, *, device: Any = None,
-                  batch_size: int = 64) -> np.ndarray:
-    """Posterior means (N, z_dim) float32 of preprocessed images (N, 3, S, S) float32 in [0, 1]."""
+def encoder_inputs(encoder: "torch.nn.Module", images: np.ndarray, device: Any = None) -> tuple[np.ndarray, Any]:
+    """Images checked for the encoder, (N, 3, S, S) float32, and the device to run it on (given, or its own)."""
     import torch
 
     imgs = np.asarray(images, np.float32)
     s = encoder.profile.image_size
     if imgs.ndim != 4 or imgs.shape[1:] != (3, s, s):
         raise BadInputError(f"images must be (N, 3, {s}, {s}) float in [0, 1], got {imgs.shape}")
-    dev = torch.device(device) if device is not None else next(encoder.parameters()).device
+    return imgs, torch.device(device) if device is not None else next(encoder.parameters()).device
+
+
+def encode_images(encoder: "torch.nn.Module", images: np.ndarray, *, device: Any = None,
+                  batch_size: int = 64) -> np.ndarray:
+    """Posterior means (N, z_dim) float32 of preprocessed images (N, 3, S, S) float32 in [0, 1]."""
+    import torch
+
+    imgs, dev = encoder_inputs(encoder, images, device)
     was_training = encoder.training
     encoder.eval()
     out = []

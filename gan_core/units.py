@@ -288,49 +288,22 @@ def heat_mesh(grid: np.ndarray, heat: np.ndarray, *, level: float = 0.5, smooth:
 def render_units(grids: Sequence[np.ndarray], heats: Sequence[np.ndarray], path: str | Path, *,
                  titles: Sequence[str] | None = None, ncols: int | None = None, cell: int = 240,
                  level: float = 0.5, progress: Callable[[int, int], None] | None = None) -> Path:
-    """Render shapes coloured by their heat maps (:func:`heat_mesh`) into one PNG, atomically, in the views
-    of :func:`gan_core.preview.render_grid`."""
-    import math
+    """Render shapes coloured by their heat maps (:func:`heat_mesh`) into one PNG, atomically: a sheet of
+    :func:`gan_core.preview.render_grid`, each surface painted from cold to hot."""
+    from matplotlib.colors import LinearSegmentedColormap
 
-    from gan_core.io_utils import atomic_path
-    from gan_core.preview import CAMERA_DIRECTION, headless_gl
+    from gan_core.preview import render_grid
 
     if len(grids) == 0 or len(grids) != len(heats):
         raise BadInputError(f"render_units: {len(grids)} shapes and {len(heats)} heat maps")
-    headless_gl()
-    import pyvista as pv
-    from matplotlib.colors import LinearSegmentedColormap
-
     cmap = LinearSegmentedColormap.from_list("unit_heat", HEAT_COLOURS)
 
-    n = len(grids)
-    ncols = ncols or min(n, 4)
-    nrows = math.ceil(n / ncols)
-    pl = pv.Plotter(off_screen=True, shape=(nrows, ncols), window_size=(ncols * cell, nrows * cell), border=False)
-    try:
-        for i, (g, h) in enumerate(zip(grids, heats)):
-            pl.subplot(i // ncols, i % ncols)
-            pl.set_background("white")
-            mesh = heat_mesh(g, h, level=level)
-            if mesh.n_points:
-                pl.add_mesh(mesh, scalars="heat", cmap=cmap, clim=(0.0, 1.0), smooth_shading=True,
-                            specular=0.2, show_scalar_bar=False)
-            else:
-                pl.add_text("empty", position="upper_left", font_size=9, color="grey")
-            if titles is not None:
-                pl.add_text(str(titles[i]), position="lower_left", font_size=8, color="black")
-            pl.camera_position = [tuple(CAMERA_DIRECTION), (0, 0, 0), (0, 0, 1)]
-            pl.camera.zoom(1.25)
-            if progress is not None and i + 1 < n:
-                progress(i + 1, n)
-        img = pl.screenshot(return_img=True)
-        if progress is not None:
-            progress(n, n)
-    finally:
-        pl.close()
-    from PIL import Image
+    def add_shape(pl: Any, i: int) -> pv.PolyData:
+        mesh = heat_mesh(grids[i], heats[i], level=level)
+        if mesh.n_points:
+            pl.add_mesh(mesh, scalars="heat", cmap=cmap, clim=(0.0, 1.0), smooth_shading=True, specular=0.2,
+                        show_scalar_bar=False)
+        return mesh
 
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        Image.fromarray(img).save(tmp, format="PNG")
-    return path
+    return render_grid(list(grids), path, titles=titles, ncols=ncols or min(len(grids), 4), cell=cell,
+                       level=level, progress=progress, add_shape=add_shape)
