@@ -78,3 +78,22 @@ def gan_config(data: Path, out: Path, **kw: object):  # -> TrainConfig
                 channels_last=False, seed=0)
     base.update(kw)
     return TrainConfig(**base)
+
+
+def tiny_model_with_bank(directory: Path) -> dict:
+    """An untrained tiny16 checkpoint (torch seed 0), 24 boxes and their feature bank made by gan3d features, in
+    ``directory``: {"ckpt", "data", "bank", "tmp"} paths."""
+    import torch
+
+    from gan_core.checkpoint import save_checkpoint
+    from gan_core.cli import main
+    from gan_core.config import get_profile
+    from gan_core.models import Discriminator, Generator
+
+    p = get_profile("tiny16")
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(directory / "m.pt", profile=p,
+                           models={"generator": Generator(p), "discriminator": Discriminator(p)})
+    data = boxes_npz(directory / "train.npz", n=24, seed=0)
+    assert main(["features", "--checkpoint", str(ckpt), "--data", str(data), "--out", str(directory / "bank.h5")]) == 0
+    return {"ckpt": ckpt, "data": data, "bank": directory / "bank.h5", "tmp": directory}

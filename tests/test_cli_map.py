@@ -4,25 +4,15 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 
-from gan_core.checkpoint import save_checkpoint
 from gan_core.cli import main
-from gan_core.config import get_profile
-from gan_core.models import Discriminator, Generator
 from tests.cli_run import last_json, run_cli
-from tests.core_data import boxes_npz
+from tests.core_data import tiny_model_with_bank
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cli_map")
-    p = get_profile("tiny16")
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(tmp / "a.pt", profile=p, models={"generator": Generator(p), "discriminator": Discriminator(p)})
-    data = boxes_npz(tmp / "train.npz", n=24, seed=0)
-    assert main(["features", "--data", str(data), "--checkpoint", str(ckpt), "--out", str(tmp / "bank.h5")]) == 0
-    return {"ckpt": ckpt, "bank": tmp / "bank.h5", "tmp": tmp}
+    return tiny_model_with_bank(tmp_path_factory.mktemp("cli_map"))
 
 
 def test_map_writes_png_csv_npz_and_reuses_its_cache(files, capsys, tmp_path):

@@ -17,14 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from gan_core.checkpoint import save_checkpoint
 from gan_core.cli import main
-from gan_core.config import get_profile
-from gan_core.models import Discriminator, Generator
 from tests.cli_run import last_json, run_cli
-from tests.core_data import boxes_npz
+from tests.core_data import tiny_model_with_bank
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -32,13 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A tiny16 checkpoint, a voxel set of boxes and its feature bank (made by gan3d features)."""
-    tmp = tmp_path_factory.mktemp("first_hour")
-    p = get_profile("tiny16")
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(tmp / "m.pt", profile=p, models={"generator": Generator(p), "discriminator": Discriminator(p)})
-    data = boxes_npz(tmp / "train.npz", n=24, seed=0)
-    assert main(["features", "--checkpoint", str(ckpt), "--data", str(data), "--out", str(tmp / "bank.h5")]) == 0
-    return {"ckpt": str(ckpt), "data": str(data), "bank": str(tmp / "bank.h5"), "tmp": tmp}
+    return {k: str(v) if k != "tmp" else v for k, v in tiny_model_with_bank(tmp_path_factory.mktemp("first_hour")).items()}
 
 
 class Terminal:
