@@ -70,7 +70,7 @@ def cpu_bf16_is_faster() -> bool:
     The CPU flag is not enough. With AVX512-BF16, bf16 ran the generator and a training step 2.5-3x faster than
     fp32 on an AMD EPYC, and 1.2-1.5x *slower* on an Intel Xeon (family 6, model 207, no AMX exposed): there
     the same two convolutions timed here took 1.5-1.7x longer in bf16 at batch 4. At batch 1 (about 1.5 ms a
-    pair) one noisy sample picked bf16 on that Xeon (session 6), so the pair runs at batch 4, best of 5,
+    pair) one noisy sample picked bf16 on that Xeon (2026-11-28), so the pair runs at batch 4, best of 5,
     alternating, and bf16 must win by 20%."""
     global _CPU_BF16_FASTER
     if _CPU_BF16_FASTER is None:
@@ -94,7 +94,7 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     step takes minutes instead of seconds. On CUDA GPUs fp32 runs the convolutions on TF32 tensor cores (cuDNN's
     default), and these networks are too small for bf16 autocast to pay for its casts: on an H200 it made a
     training step at batch 32 1.15x (fast32) and 1.3x (paper64) slower and batch-1 generation 1.4x slower; only
-    generating 64 shapes at once ran 2x faster (benchmarks/bench_gpu_variants.py, session 6). Ask for bf16 there.
+    generating 64 shapes at once ran 2x faster (benchmarks/bench_gpu_variants.py, 2026-11-28). Ask for bf16 there.
     """
     if precision == "fp32":
         return None

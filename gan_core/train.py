@@ -132,7 +132,7 @@ class Trainer(EpochTrainer):
         self.G = Generator(p).to(self.device, memory_format=self.memory_format)
         self.D = Discriminator(p).to(self.device, memory_format=self.memory_format)
         # The published generator: a moving average of G's weights (smoother, more diverse samples than any
-        # single step's; session 5 measured it on ModelNet10), or G itself.
+        # single step's; measured on ModelNet10 on 2026-11-28), or G itself.
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config.ema_kimg > 0 else None
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=p.g_lr, betas=(p.beta1, p.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=p.d_lr, betas=(p.beta1, p.beta2))
