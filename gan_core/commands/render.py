@@ -16,13 +16,19 @@ EXAMPLE = "gan3d render --data ../shared/data/modelnet10_train_32.npz --out runs
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="voxel set (.npz or .h5) in the documented layout")
     p.add_argument("--out", required=True, help="render cache to write (.h5); an unfinished one is resumed")
-    p.add_argument("--views", type=int, default=4, help="images per shape (random azimuth, elevation 10-40 deg)")
+    p.add_argument("--views", type=int, default=4, help="images per shape (random azimuth; elevation 10-40 deg, photo style 0-55)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels (the profile's image_size: "
                    "fast32 128, paper64 256, tiny16 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the view, light, colour and background draws")
     p.add_argument("--classes", default=None, help="comma-separated class names to render (default: all)")
     p.add_argument("--limit", type=int, default=None, help="render at most N shapes")
     p.add_argument("--smooth", type=int, default=10, help="Taubin smoothing passes on each mesh")
+    p.add_argument("--style", choices=("clean", "photo"), default="clean",
+                   help="clean: the object centred on a simple background, one key light (the bundled encoder's "
+                   "training images); photo: domain-randomised scenes that look like cluttered photos (rooms, "
+                   "textures and other furniture behind, several coloured lights, materials, wider camera "
+                   "ranges, off-centre detector-like crops, occluders, blur, colour jitter, JPEG artefacts; "
+                   "about half the speed). Stored in the cache: a cache of another style is not resumed")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
     report = progress_callback("rendering", "shape")
     try:
         stats = render_dataset(ds, out, views=args.views, size=args.size, seed=args.seed, progress=report,
-                               smooth_iterations=args.smooth)
+                               smooth_iterations=args.smooth, style=args.style)
     finally:
         report.close()
-    print(json.dumps({"out": str(stats.path), "shapes": stats.n_shapes, "views": stats.views,
+    print(json.dumps({"out": str(stats.path), "style": args.style, "shapes": stats.n_shapes, "views": stats.views,
                       "rendered_now": stats.rendered_now, "seconds": round(stats.seconds, 2),
                       "renders_per_s": round(stats.renders_per_s, 1) if stats.rendered_now else None}))
     return 0

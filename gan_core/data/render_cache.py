@@ -6,6 +6,7 @@ Layout:
 * ``azimuth``, ``elevation`` (N, K) float32 degrees; ``shape_index`` (N,) int64 rows of the data file;
   ``labels`` (N,) int64; ``classes`` str; ``done`` (N,) uint8;
 * attrs ``data_sha256`` (of the data file), ``views`` (K), ``size`` (S), ``seed``, ``smooth_iterations``,
+  ``style`` (``clean`` or ``photo``; caches made before styles existed have none and are ``clean``),
   ``complete``, ``gan3d_renders`` (format version).
 
 A run writes ``OUT.partial.h5`` and renames it to ``OUT`` when every shape is done; a killed run resumes
@@ -13,7 +14,11 @@ from the partial file, skipping the shapes already rendered. View parameters dep
 a resumed file equals an uninterrupted one. A shape is marked done only after its images are on disk, and the
 partial file is written through :class:`gan_core.io_utils.GuardedH5`, so a full disk is one BadFileError
 (never an HDF5 crash) and rolls the file back to its last commit: the next run resumes from the shapes done
-by then.
+by then. A partial file made with another ``style`` is refused, not restarted (it may hold hours of work).
+
+The photo style pastes renders of other shapes of the same data behind each object: DISTRACTORS rows drawn
+from the selected shapes by ``seed`` alone, so a shape's images depend on (data selection, seed, row), and a
+resumed file still equals an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 __all__ = ["FORMAT_VERSION", "RenderSet", "RenderStats", "render_dataset"]
 
 FORMAT_VERSION = 1
+DISTRACTORS = 8  # photo style: shapes of the data whose renders are pasted behind objects as clutter
+DEFAULTS = {"style": "clean"}  # attrs that caches made before they existed lack
 COMMIT_SECONDS = 2.0  # rendered shapes are marked done on disk this often: a kill loses at most this much work
 
 
@@ -69,6 +76,7 @@ def render_dataset(
     *,
     smooth_iterations: int = SMOOTH_ITERATIONS,
     positions: Sequence[int] | np.ndarray | None = None,
+    style: str = "clean",
 ) -> RenderStats:
     """Render every shape of ``dataset`` ``views`` times into an HDF5 cache; resumable.
 
@@ -82,20 +90,24 @@ def render_dataset(
     progress : called as ``progress(done, total)`` after each shape (also for shapes done before).
     smooth_iterations : Taubin smoothing passes on each mesh.
     positions : render only these dataset positions (e.g. a held-out split); default all.
+    style : ``"clean"`` or ``"photo"`` (domain-randomised, :mod:`gan_core.data.render_photo`); stored in the
+        cache, and a cache (finished or partial) made with another style is refused.
 
     Returns
     -------
     RenderStats (renders_per_s measures this call's rendering, meshing and writing included).
     """
     from gan_core.data.dataset import VoxelDataset
-    from gan_core.data.render import Renderer  # the renderer imports this module
+    from gan_core.data.render import STYLES, Renderer  # the renderer imports this module
 
     ds = dataset if isinstance(dataset, VoxelDataset) else VoxelDataset(dataset)
     if views < 1:
         raise BadInputError(f"--views must be >= 1, got {views}")
+    if style not in STYLES:
+        raise BadInputError(f"unknown render style {style!r}; known: {', '.join(STYLES)}")
     out = Path(out_h5)
     want = {"data_sha256": file_sha256(ds.path), "views": int(views), "size": int(size), "seed": int(seed),
-            "smooth_iterations": int(smooth_iterations)}
+            "smooth_iterations": int(smooth_iterations), "style": style}
     pos = np.arange(len(ds)) if positions is None else np.unique(np.asarray(positions, np.int64))
     if len(pos) == 0 or pos[0] < 0 or pos[-1] >= len(ds):
         raise BadInputError(f"positions must be non-empty and within 0..{len(ds) - 1}")
@@ -116,7 +128,11 @@ def render_dataset(
         done = h5["done"][()].astype(bool)
         if progress:
             progress(int(done.sum()), n)
-        renderer = Renderer(size, smooth_iterations=smooth_iterations)
+        distractors = None
+        if style == "photo":
+            picks = np.random.default_rng([int(seed), 0xD15]).choice(len(ds), min(DISTRACTORS, len(ds)), replace=False)
+            distractors = ds.read(np.sort(picks))
+        renderer = Renderer(size, smooth_iterations=smooth_iterations, style=style, distractors=distractors)
         last_commit = time.monotonic()
         try:
             for i in np.flatnonzero(~done):
@@ -177,6 +193,12 @@ def _commit(cache: GuardedH5, pending: list[int]) -> None:
     pending.clear()
 
 
+def _attr(h5: Any, key: str) -> Any:
+    """An attribute of a cache, with DEFAULTS for those older caches lack."""
+    v = h5.attrs.get(key, DEFAULTS.get(key))
+    return v.decode() if isinstance(v, bytes) else v
+
+
 def _open_partial(part: Path, want: dict[str, Any], rows: np.ndarray, labels: np.ndarray, class_names: list[str],
                   views: int, size: int) -> GuardedH5:
     """Open a partial cache to continue, or create a fresh one (a partial one made otherwise is replaced)."""
@@ -186,7 +208,12 @@ def _open_partial(part: Path, want: dict[str, Any], rows: np.ndarray, labels: np
         try:
             cache = GuardedH5(part, "r+")
             h5 = cache.h5
-            same = all(h5.attrs.get(k) == v for k, v in want.items()) and np.array_equal(h5["shape_index"][()], rows)
+            have_style = _attr(h5, "style")
+            if have_style != want["style"] and "done" in h5:
+                cache.close()
+                raise BadInputError(f"{part} was started with --style {have_style}, not {want['style']}: run with "
+                                    f"--style {have_style} to resume it, or delete it")
+            same = all(_attr(h5, k) == v for k, v in want.items()) and np.array_equal(h5["shape_index"][()], rows)
             if same and "done" in h5:
                 log.info("resuming %s: %d of %d shapes done", part, int(h5["done"][()].sum()), len(rows))
                 return cache
@@ -251,6 +278,7 @@ class RenderSet:
         self.size = int(h5.attrs["size"])
         self.seed = int(h5.attrs["seed"])
         self.data_sha256 = str(h5.attrs["data_sha256"])
+        self.style = str(_attr(h5, "style"))
         self.shape_index = h5["shape_index"][()]
         self._row_of = {int(r): i for i, r in enumerate(self.shape_index)}
 
@@ -260,7 +288,7 @@ class RenderSet:
     def check(self, want: dict[str, Any], rows: np.ndarray | None = None, what: str = "renders") -> RenderSet:
         """Refuse a cache made from other data or settings (BadInputError naming the first difference)."""
         for k, v in want.items():
-            have = self._h5.attrs.get(k)
+            have = _attr(self._h5, k)
             if have != v:
                 self.close()
                 hint = "another data file" if k == "data_sha256" else f"{k}={have}, not {v}"

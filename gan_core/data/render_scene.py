@@ -24,11 +24,12 @@ def shape_rng(seed: int, row: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(row), 0x3D])
 
 
-def view_angles(views: int, g: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def view_angles(views: int, g: np.random.Generator,
+                elevation_range: tuple[float, float] = ELEVATION_RANGE) -> tuple[np.ndarray, np.ndarray]:
     """Azimuths spread all round (a random offset plus even steps, jittered) and elevations uniform in
-    ELEVATION_RANGE: (K,) float64 degrees each."""
+    ``elevation_range`` (the clean style's ELEVATION_RANGE by default): (K,) float64 degrees each."""
     az = (g.uniform(0, 360) + np.arange(views) * 360.0 / views + g.uniform(-0.3, 0.3, views) * 360 / views) % 360
-    el = g.uniform(*ELEVATION_RANGE, views)
+    el = g.uniform(*elevation_range, views)
     return az, el
 
 
