@@ -16,7 +16,8 @@ EXAMPLE = "gan3d render --data ../shared/data/modelnet10_train_32.npz --out runs
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="voxel set (.npz or .h5) in the documented layout")
     p.add_argument("--out", required=True, help="render cache to write (.h5); an unfinished one is resumed")
-    p.add_argument("--views", type=int, default=4, help="images per shape (random azimuth; elevation 10-40 deg, photo style 0-55)")
+    p.add_argument("--views", type=int, default=4,
+                   help="images per shape (random azimuth; elevation 10-40 deg, photo style 0-55)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels (the profile's image_size: "
                    "fast32 128, paper64 256, tiny16 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the view, light, colour and background draws")
@@ -28,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "training images); photo: domain-randomised scenes that look like cluttered photos (rooms, "
                    "textures and other furniture behind, several coloured lights, materials, wider camera "
                    "ranges, off-centre detector-like crops, occluders, blur, colour jitter, JPEG artefacts; "
-                   "about half the speed). Stored in the cache: a cache of another style is not resumed")
+                   "about 0.6 times the speed of clean). Stored in the cache: a cache of another style is not resumed")
 
 
 def run(args: argparse.Namespace) -> int:

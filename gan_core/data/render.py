@@ -264,15 +264,15 @@ class Renderer:
         )
 
         s = self.size
-        kind, img = photo_background(s, g)  # (S, S, 3)
+        rgba = None if self._empty else self._object_rgba(azimuth, elevation, g)  # first: the room fits its box
+        box = None if rgba is None else detector_box(rgba.shape[0], rgba.shape[1], s, g)
+        kind, img = photo_background(s, g, box)  # (S, S, 3)
         add_patches(img, g)
         sprites = [*(self._pool or []), *self._own]
         for _ in range(int(g.integers(0, 4)) if sprites else 0):
             paste_sprite(img, sprites[int(g.integers(len(sprites)))], g)
         info: dict[str, Any] = {"background": kind, "box": None, "occluded": 0.0}
-        rgba = None if self._empty else self._object_rgba(azimuth, elevation, g)
-        if rgba is not None:
-            box = detector_box(rgba.shape[0], rgba.shape[1], s, g)
+        if rgba is not None and box is not None:
             t, b, l, r = box
             obj = resize(rgba, b - t, r - l)
             if g.random() < 0.7:

@@ -32,7 +32,7 @@ PHOTO_ELEVATION_RANGE = (0.0, 55.0)
 FILL_RANGE = (0.6, 1.0)  # the object's longest side over the frame's side
 JPEG_QUALITY = (25, 95)
 PHOTO_BACKGROUNDS = ("room", "wood", "fractal", "gradient", "noise", "pattern")
-PHOTO_BACKGROUND_P = (0.45, 0.12, 0.15, 0.1, 0.08, 0.1)
+PHOTO_BACKGROUND_P = (0.5, 0.12, 0.12, 0.1, 0.06, 0.1)
 MATERIALS = ("wood", "fabric", "metal", "painted", "white", "black")
 MATERIAL_P = (0.3, 0.25, 0.15, 0.15, 0.1, 0.05)
 
@@ -186,13 +186,18 @@ def _floor(h: int, w: int, g: np.random.Generator) -> np.ndarray:
     return np.clip(c0 * (0.75 + 0.5 * n) + g.normal(0, 0.03, (h, w, 3)), 0, 1).astype(np.float32)
 
 
-def photo_background(size: int, g: np.random.Generator) -> tuple[str, np.ndarray]:
-    """A background (kind, (S, S, 3) float32 in [0, 1]) of a kind drawn with PHOTO_BACKGROUND_P."""
+def photo_background(size: int, g: np.random.Generator, box: tuple[int, int, int, int] | None = None
+                     ) -> tuple[str, np.ndarray]:
+    """A background (kind, (S, S, 3) float32 in [0, 1]) of a kind drawn with PHOTO_BACKGROUND_P. In a room,
+    the line where wall meets floor runs behind the object's ``box`` (top, bottom, left, right), above its
+    bottom, so that the object stands on the floor."""
     from gan_core.data.render_scene import background
 
     kind = str(g.choice(PHOTO_BACKGROUNDS, p=PHOTO_BACKGROUND_P))
     if kind == "room":
-        horizon = int(size * g.uniform(0.3, 0.85))
+        lo, hi = (0.3, 0.85) if box is None else (
+            (box[0] + 0.1 * (box[1] - box[0])) / size, (box[1] - 0.15 * (box[1] - box[0])) / size)
+        horizon = int(size * np.clip(g.uniform(lo, max(lo, hi)), 0.1, 0.9))
         wall_c = np.clip(np.array(colorsys.hsv_to_rgb(g.random(), g.uniform(0, 0.35), g.uniform(0.55, 0.98))), 0, 1)
         shade = np.linspace(g.uniform(0.75, 1.1), g.uniform(0.75, 1.1), size, dtype=np.float32)[None, :, None]
         wall = wall_c * shade * (0.93 + 0.07 * fractal_noise(size, g)[..., None])
@@ -209,7 +214,7 @@ def photo_background(size: int, g: np.random.Generator) -> tuple[str, np.ndarray
         t = fractal_noise(size, g, octaves=int(g.integers(3, 6)))[..., None]
         out = c0 * (1 - t) + c1 * t
     else:
-        out = muted(background(kind, size, g), g)
+        out = muted(background(kind, size, g), g, 0.05)
     return kind, np.clip(out, 0, 1).astype(np.float32)
 
 
@@ -229,11 +234,11 @@ def add_patches(img: np.ndarray, g: np.random.Generator) -> None:
         img[m] = np.clip(c * shade[:, None], 0, 1)
 
 
-def paste_sprite(img: np.ndarray, sprite: np.ndarray, g: np.random.Generator, max_fill: float = 0.7) -> None:
+def paste_sprite(img: np.ndarray, sprite: np.ndarray, g: np.random.Generator, max_fill: float = 0.5) -> None:
     """Paste an RGBA sprite (h, w, 4) float, recoloured and scaled, somewhere on img (S, S, 3), in place."""
     s = img.shape[0]
     h, w = sprite.shape[:2]
-    scale = g.uniform(0.25, max_fill) * s / max(h, w)
+    scale = g.uniform(0.2, max_fill) * s / max(h, w)  # smaller than the object (60-100%)
     oh, ow = max(2, int(h * scale)), max(2, int(w * scale))
     sp = resize(sprite, oh, ow)
     rgb, a = sp[..., :3], np.clip(sp[..., 3:4], 0, 1)
