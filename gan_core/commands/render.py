@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "training images); photo: domain-randomised scenes that look like cluttered photos (rooms, "
                    "textures and other furniture behind, several coloured lights, materials, wider camera "
                    "ranges, off-centre detector-like crops, occluders, blur, colour jitter, JPEG artefacts; "
-                   "about 0.6 times the speed of clean). Stored in the cache: a cache of another style is not resumed")
+                   "about 3/4 of clean's speed). Stored in the cache: a cache of another style is not resumed")
 
 
 def run(args: argparse.Namespace) -> int:
