@@ -1,12 +1,15 @@
-"""Single-image 3D reconstruction (3D-VAE-GAN): open or drop an image, see it beside the shape its encoded
-z generates with how far to trust it (a confidence label, a warning when the picture does not look like furniture),
-and send that z to an endpoint or an arithmetic slot."""
+"""Single-image 3D reconstruction (3D-VAE-GAN): open or drop images, see each beside the shape its encoded z
+generates with how far to trust it (a confidence label, a warning when the picture does not look like furniture),
+and send that z to an endpoint or an arithmetic slot. Several photos at once (dropped together, a folder, or
+picked together in the file dialog) are reconstructed in turn on a worker, with progress and Cancel, into a list
+of the photos with their results (:mod:`explorer.panels.photo_batch`); choosing an entry shows it."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QPixmap
 from PyQt6.QtWidgets import QFileDialog, QLabel, QMenu, QPushButton, QSizePolicy, QSplitter, QToolButton, QWidget
@@ -15,10 +18,12 @@ from gan_core.errors import Gan3dError
 from gan_core.runtime import bundled_encoder_name, load_encoder_model
 
 from explorer.context import AppContext, ShapeChannel
+from explorer.panels.photo_batch import PhotoBatch, PhotoEntry
 from explorer.viewport import make_view
 from explorer.widgets import describe, hbox, vbox
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp);;All files (*)"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # what a dropped folder offers
 
 
 class ReconstructPanel(QWidget):
@@ -29,24 +34,26 @@ class ReconstructPanel(QWidget):
         self.setAcceptDrops(True)
         self._fallback_name = bundled_encoder_name(getattr(ctx.state.model, "name", None))
         self._fallbacks: dict[str, Any] = {}  # bundled encoder models by name, loaded on first use (on a worker)
+        self._pixmap: tuple[str, QPixmap] | None = None  # the image pane's picture read from disk, by path
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("background: #fff4d6; padding: 6px; border-radius: 4px;")
         self.notice.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        self.open = describe(QPushButton("Open image\u2026"), "Open image to reconstruct",
-                             "Pick a photo or render of one object; you can also drop an image file here")
+        self.open = describe(QPushButton("Open images\u2026"), "Open images to reconstruct",
+                             "Pick one or several photos or renders of one object each (Ctrl or Shift picks "
+                             "several); you can also drop image files or a folder here")
         self.open.clicked.connect(self._choose)
-        self.image = QLabel("Drop an image here")
+        self.image = QLabel("Drop images here")
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setMinimumSize(200, 200)
         self.image.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)  # the pixmap follows the pane
         self.image.setStyleSheet("border: 2px dashed #bbb; color: #777; background: #fafafa;")
         self.image.setAccessibleName("Input image")
-        self.confidence = QLabel()  # the last reconstruction's confidence (gan_core.recon_confidence)
+        self.confidence = QLabel()  # the shown reconstruction's confidence (gan_core.recon_confidence)
         self.confidence.setWordWrap(True)
         self.confidence.setAccessibleName("Reconstruction confidence")
         self.confidence.setVisible(False)
-        self._confidence: tuple[str, Any] | None = None  # (image path, Confidence) of the last reconstruction
+        self._confidences: dict[str, Any] = {}  # image path -> Confidence of its last reconstruction
         self.view = make_view("Reconstruction", self)
         self.channel = ShapeChannel(ctx, "reconstruction", self.view,
                                     lambda: None if st.reconstruction is None else st.reconstruction.z,
@@ -60,13 +67,22 @@ class ReconstructPanel(QWidget):
                            ("c", "Operand c"), (None, "Current shape")):
             menu.addAction(text, lambda s=slot: self.send_to(s))
         self.send.setMenu(menu)
+        self.batch = PhotoBatch(ctx, self)
+        self.photos, self.progress, self.cancel = self.batch.photos, self.batch.progress, self.batch.cancel
+        self.batch.firstResult.connect(lambda e, n: self._set_result(e.z, e.path, e.label, e.conf, n == 1))
+        self.batch.resultReady.connect(self._on_result)
+        self.batch.chosen.connect(self.show_entry)
         split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.photos)
         split.addWidget(self.image)
         split.addWidget(self.view)
-        split.setSizes([400, 600])
-        lay = vbox(self.notice, hbox(self.open, self.send, 1), self.confidence, split, margins=6)
-        lay.setStretch(3, 1)
+        split.setSizes([290, 330, 530])
+        lay = vbox(self.notice, hbox(self.open, self.send, 1), self.batch.row, self.confidence, split, margins=6)
+        lay.setStretch(4, 1)
         self.setLayout(lay)
+        for a, b in ((self.open, self.send), (self.send, self.cancel), (self.cancel, self.batch.clear),
+                     (self.batch.clear, self.photos)):
+            self.setTabOrder(a, b)
         st.changed.connect(self._on_changed)
         st.modelChanged.connect(self._model_changed)
         self._model_changed(st.model)
@@ -82,8 +98,22 @@ class ReconstructPanel(QWidget):
         """The loaded model has an encoder, or a bundled 3D-VAE-GAN can stand in for it."""
         return self.ctx.state.model is not None and (self.has_encoder or self._fallback_name is not None)
 
+    @property
+    def running(self) -> bool:
+        return self.batch.running
+
+    @property
+    def entries(self) -> list[PhotoEntry]:
+        return self.batch.entries
+
+    @property
+    def results(self) -> list[PhotoEntry]:
+        return self.batch.results
+
     def _model_changed(self, model: Any) -> None:
         self._fallback_name = bundled_encoder_name(getattr(model, "name", None))  # chair model: chair encoder
+        if self.batch.entries:  # their z belong to the model before
+            self.batch.clear_list()
         if self.has_encoder or self.ctx.state.model is None:
             text = ""
         elif self._fallback_name is not None:
@@ -105,6 +135,8 @@ class ReconstructPanel(QWidget):
             self._show_image()
             self._sync_send()
             self._show_confidence()
+            rec = self.ctx.state.reconstruction  # the list follows what is shown (after an undo, say)
+            self.batch.select(None if rec is None else self.batch.entry_of(rec.image, rec.z))
 
     def _caption(self) -> str:
         rec = self.ctx.state.reconstruction
@@ -113,9 +145,16 @@ class ReconstructPanel(QWidget):
     def _show_image(self) -> None:
         rec = self.ctx.state.reconstruction
         if rec is None or not rec.image:
-            self.image.setText("Drop an image here")
+            self.image.setText("Drop images here")
             return
-        pix = QPixmap(rec.image)
+        preview = self.batch.preview_of(rec.image)  # read on the worker
+        if preview is not None:
+            pix = QPixmap.fromImage(preview)
+        elif self._pixmap is not None and self._pixmap[0] == rec.image:
+            pix = self._pixmap[1]
+        else:  # a reconstruction of no entry (a session opened): read once, not on every resize
+            pix = QPixmap(rec.image)
+            self._pixmap = (rec.image, pix)
         if pix.isNull():
             self.image.setText(f"(cannot preview {Path(rec.image).name})")
         else:
@@ -125,8 +164,7 @@ class ReconstructPanel(QWidget):
     def _show_confidence(self) -> None:
         """The confidence of the shown reconstruction: a short grey line, or a red warning when it is low."""
         rec = self.ctx.state.reconstruction
-        conf = self._confidence[1] if self._confidence and rec is not None and rec.image == self._confidence[0] \
-            else None
+        conf = None if rec is None or not rec.image else self._confidences.get(rec.image)
         self.confidence.setVisible(conf is not None)
         if conf is None:
             return
@@ -140,12 +178,28 @@ class ReconstructPanel(QWidget):
             self.confidence.setStyleSheet("color: #555; padding: 2px 6px;")
         self.confidence.setToolTip(conf.label())
 
-    def _set_result(self, z: Any, path: str, label: str, conf: Any) -> None:
-        self._confidence = (path, conf)
+    def _set_result(self, z: Any, path: str, label: str, conf: Any, announce: bool = True) -> None:
+        self._confidences[path] = conf
         self.ctx.state.set_reconstruction(z, path, label)
-        self._show_confidence()  # also when the state saw the same reconstruction again
-        if conf.low:
+        self._show_image()  # also when the state saw the same reconstruction again
+        self._show_confidence()
+        if announce and conf.low:
             self.ctx.notifier.warning(f"{Path(path).name}: {conf.label()}")
+
+    def _on_result(self, e: PhotoEntry) -> None:
+        self._confidences[e.path] = e.conf
+        rec = self.ctx.state.reconstruction
+        if rec is not None and rec.image == e.path:  # the same photo again: its newest confidence
+            self._show_confidence()
+
+    def show_entry(self, entry: PhotoEntry | int) -> None:
+        """Show a reconstructed photo of the list (or its row) and its shape; other entries show nothing."""
+        e = self.batch.entries[entry] if isinstance(entry, int) else entry
+        if e.status != "done" or e.model is not self.ctx.state.model:
+            return
+        rec = self.ctx.state.reconstruction
+        if rec is None or self.batch.entry_of(rec.image, rec.z) is not e:
+            self._set_result(e.z, e.path, e.label, e.conf, announce=False)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802
         super().resizeEvent(event)
@@ -154,40 +208,48 @@ class ReconstructPanel(QWidget):
 
     # -- actions -------------------------------------------------------------------------------------------
     def _choose(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
-        if name:
-            self.reconstruct(name)
+        names, _ = QFileDialog.getOpenFileNames(self, "Open images", "", IMAGE_FILTER)
+        if names:
+            self.reconstruct_many(names)
 
     def reconstruct(self, path: str) -> Any:
-        """Encode ``path`` on a worker; the result becomes the session's reconstruction."""
+        """Reconstruct one image on a worker; the result becomes the session's reconstruction."""
+        return self.reconstruct_many([path])
+
+    def reconstruct_many(self, paths: list[str]) -> Any:
+        """Add ``paths`` to the list and reconstruct them in turn on a worker (after any still waiting); the
+        first result of a run is shown, the others wait in the list. Returns the worker."""
         model = self.ctx.state.model
         if not self.can_reconstruct:
             self.ctx.notifier.warning("this model has no image encoder; open a 3D-VAE-GAN checkpoint")
             return None
-        p = str(Path(path).resolve())
-        name = Path(p).name
+        if not paths:
+            return None
+        return self.batch.add(list(paths), self._one_photo(model), model, self.ctx.state.level)
+
+    def _one_photo(self, model: Any) -> Callable[[str, Callable[[int, int], None]], tuple[Any, ...]]:
+        """How the worker reconstructs one photo with ``model``: (path, check) -> (z, label, confidence, voxels)."""
         if self.has_encoder:
-            return self.ctx.jobs.start(f"Reconstructing {name}", model.reconstruct_image, p,
-                                       on_done=lambda r: self._set_result(r[1], p, f"image {name}", r[2]))
+            def own(path: str, _check: Callable[[int, int], None]) -> tuple[Any, ...]:
+                voxels, z, conf = model.reconstruct_image(path)
+                return z, f"image {Path(path).name}", conf, voxels
+            return own
         steps, restarts = self.ctx.project_steps, self.ctx.project_restarts
         via = self._fallback_name
 
-        def job(report: Any) -> tuple[Any, float, Any]:
+        def stand_in(path: str, check: Callable[[int, int], None]) -> tuple[Any, ...]:
             # The stand-in encoder's z means nothing to this model's generator: decode it with its own, then
             # project that shape into this model's z (the same projection training shapes get).
             if self._fallbacks.get(via) is None:
                 self._fallbacks[via] = load_encoder_model(via, device=str(model.device))
-            stand_in = self._fallbacks[via]
-            if stand_in is None:
+            other = self._fallbacks[via]
+            if other is None:
                 raise Gan3dError(f"the bundled 3D-VAE-GAN {via} is no longer installed")
-            voxels, _, conf = stand_in.reconstruct_image(p)
-            return (*model.project(voxels, steps=steps, restarts=restarts, progress=report), conf)
-
-        def done(res: tuple[Any, float, Any]) -> None:
-            z, iou, conf = res
-            self._set_result(z, p, f"image {name} (via {via}, IoU {iou:.2f})", conf)
-
-        return self.ctx.jobs.start(f"Reconstructing {name}", job, on_done=done, progress=True)
+            grid, _, conf = other.reconstruct_image(path)
+            z, iou = model.project(grid, steps=steps, restarts=restarts, progress=check)
+            voxels = model.generate(np.asarray(z, np.float32)[None])[0]
+            return z, f"image {Path(path).name} (via {via}, IoU {iou:.2f})", conf, voxels
+        return stand_in
 
     def send_to(self, slot: str | None) -> None:
         rec = self.ctx.state.reconstruction
@@ -203,11 +265,22 @@ class ReconstructPanel(QWidget):
             event.acceptProposedAction()
 
     def dropEvent(self, event: Any) -> None:  # noqa: N802
+        paths: list[str] = []
         for url in event.mimeData().urls():
-            if url.isLocalFile():
-                self.reconstruct(url.toLocalFile())
-                event.acceptProposedAction()
-                return
+            if not url.isLocalFile():
+                continue
+            p = Path(url.toLocalFile())
+            if p.is_dir():  # a folder: its images, by name
+                found = [str(f) for f in sorted(p.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
+                if not found:
+                    self.ctx.notifier.warning(f"{p}: no images in this folder (PNG, JPEG, BMP, TIFF or WebP)")
+                paths += found
+            else:
+                paths.append(str(p))
+        if paths:
+            self.reconstruct_many(paths)
+        event.acceptProposedAction()
 
     def close_views(self) -> None:
+        self.batch.cancel_run()
         self.view.close_view()

@@ -98,9 +98,10 @@ def lost(before: dict[str, Any], after: dict[str, Any], allowed: frozenset[str] 
 @contextlib.contextmanager
 def dialogs(path: str | Path) -> Iterator[None]:
     """Every QFileDialog picker returns ``path`` at once, as if the user had chosen it."""
-    names = ("getOpenFileName", "getSaveFileName", "getExistingDirectory")
+    names = ("getOpenFileName", "getOpenFileNames", "getSaveFileName", "getExistingDirectory")
     saved = {n: getattr(QFileDialog, n) for n in names}
     QFileDialog.getOpenFileName = staticmethod(lambda *a, **k: (str(path), ""))  # type: ignore[method-assign]
+    QFileDialog.getOpenFileNames = staticmethod(lambda *a, **k: ([str(path)], ""))  # type: ignore[method-assign]
     QFileDialog.getSaveFileName = staticmethod(lambda *a, **k: (str(path), ""))  # type: ignore[method-assign]
     QFileDialog.getExistingDirectory = staticmethod(lambda *a, **k: str(path))  # type: ignore[method-assign]
     try:
