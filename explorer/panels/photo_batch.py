@@ -212,9 +212,9 @@ class PhotoBatch(QObject):
                                            progress=True)
 
     # -- worker thread -------------------------------------------------------------------------------------
-    def _emit(self, signal: Any, *args: Any) -> None:
+    def _emit(self, signal: str, *args: Any) -> None:
         try:
-            signal.emit(*args)
+            getattr(self, signal).emit(*args)
         except RuntimeError:  # the panel is gone (the window closed mid-run)
             pass
 
@@ -235,18 +235,18 @@ class PhotoBatch(QObject):
                     raise JobAborted("cancelled")
                 report(done, total)
 
-            self._emit(self._started, entry)
+            self._emit("_started", entry)
             try:
                 check()
                 z, label, conf, voxels = one(entry.path, check)
                 result = (z, label, conf, read_preview(entry.path), shape_image(voxels, level), model)
             except JobAborted:
-                self._emit(self._failed, entry, "")
+                self._emit("_failed", entry, "")
                 return "cancelled"
             except Exception as e:  # noqa: BLE001 (one unreadable photo is a message; the others go on)
-                self._emit(self._failed, entry, error_message(e))
+                self._emit("_failed", entry, error_message(e))
             else:
-                self._emit(self._done, entry, result)
+                self._emit("_done", entry, result)
             done += 1
             try:
                 report(done, total)

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 from PIL import Image
-from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PyQt6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PyQt6.QtGui import QDropEvent
 from PyQt6.QtWidgets import QFileDialog
 
@@ -114,11 +114,13 @@ def test_cancel_stops_the_rest(qtbot, ctx, panel, photos, monkeypatch, wait_idle
 
     monkeypatch.setattr(model, "reconstruct_image", slow)
     drop(panel, [photos[0], photos[2], photos[0]])
-    qtbot.waitUntil(lambda: bool(started), timeout=10000)
-    assert panel.running and panel.cancel.isEnabled() and "Reconstructing box.png" in panel.batch.status.text()
-    qtbot.mouseClick(panel.cancel, Qt.MouseButton.LeftButton)
-    assert not panel.cancel.isEnabled()
-    gate.set()
+    try:
+        qtbot.waitUntil(lambda: bool(started) and panel.entries[0].status == "running", timeout=10000)
+        assert panel.running and panel.cancel.isEnabled() and "Reconstructing box.png" in panel.batch.status.text()
+        qtbot.mouseClick(panel.cancel, Qt.MouseButton.LeftButton)
+        assert not panel.cancel.isEnabled() and "Cancelling" in panel.batch.status.text()
+    finally:
+        gate.set()
     qtbot.waitUntil(lambda: not panel.running, timeout=20000)
     wait_idle(ctx)
     assert len(started) == 1
@@ -139,9 +141,8 @@ def test_the_gui_stays_responsive_while_photos_are_reconstructed(qtbot, ctx, pan
     real = model.reconstruct_image
     monkeypatch.setattr(model, "reconstruct_image", lambda path, **kw: (gate.wait(20), real(path, **kw))[1])
     drop(panel, photos[:1])
+    QTimer.singleShot(20000, gate.set)  # never left blocked, whatever fails below
     ticks = []
-    from PyQt6.QtCore import QTimer
-
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start(10)
@@ -190,3 +191,23 @@ def test_clear_empties_the_list_and_a_folder_drop_takes_its_images(qtbot, ctx, p
     qtbot.mouseClick(panel.batch.clear, Qt.MouseButton.LeftButton)
     assert panel.photos.count() == 0 and panel.photos.isHidden() and panel.batch.row.isHidden()
     assert ctx.state.reconstruction is shown
+
+
+def test_opening_another_model_mid_run_drops_the_list_and_its_results(qtbot, ctx, panel, photos, fresh_model,
+                                                                      monkeypatch, wait_idle):
+    """The list's z belong to the model they were reconstructed with: another model empties it, and a result
+    still on its way is dropped, not shown through the new model's generator."""
+    model = ctx.state.model
+    gate = threading.Event()
+    real = model.reconstruct_image
+    monkeypatch.setattr(model, "reconstruct_image", lambda path, **kw: (gate.wait(20), real(path, **kw))[1])
+    drop(panel, [photos[0], photos[2]])
+    try:
+        qtbot.waitUntil(lambda: panel.entries[0].status == "running", timeout=10000)
+        ctx.state.set_model(fresh_model)
+        assert panel.photos.count() == 0 and panel.batch.row.isHidden()
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: not panel.running, timeout=20000)
+    wait_idle(ctx)
+    assert ctx.state.reconstruction is None and panel.entries == []
