@@ -162,34 +162,64 @@ class ProjectionView(ShapeView):
 
 
 class VtkView(ShapeView):
-    """A pyvistaqt view of one shape, updated in place (see the module docstring)."""
+    """A pyvistaqt view of one shape, updated in place (see the module docstring).
+
+    Its interactor (a native window with an OpenGL context: about 0.1 s each on a 2-core machine) is made when
+    the view is first shown, or when :attr:`plotter` is first asked for: a view in a tab nobody has opened costs
+    nothing at launch. Until then a shape given to it waits and is drawn when the interactor exists."""
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(title, parent)
-        from pyvistaqt import QtInteractor
-
-        self.plotter = QtInteractor(self, auto_update=False, multi_samples=0)
-        LIVE_INTERACTORS.add(self.plotter)
-        self.plotter.setAcceptDrops(False)  # pyvistaqt would add any dropped file as a mesh; panels handle drops
-        self.plotter.setAccessibleName(f"3D view {title}")
-        self.plotter.setMinimumSize(80, 80)
-        self._layout.addWidget(self.plotter, 1)
-        self.plotter.set_background(BACKGROUND[0], top=BACKGROUND[1])
         import pyvista as pv
 
+        self._title = title
+        self._plotter: Any = None
         self._polys = {"mesh": pv.PolyData(), "voxels": pv.PolyData()}
         self._actors: dict[str, Any] = {}
-        self._own_camera = self.plotter.renderer.camera
-        place_camera(self._own_camera)
+        self._own_camera: Any = None
+        self._shared_camera: Any = None  # asked for before the interactor existed (set_shared_camera)
+        self._pending: Any = None  # the last result given before the interactor existed
         self._dirty = False
         self._framed = False
         self._closed = False
         self._new_shape = False  # drawn by the next render
         self.render_count = 0  # every render of this view's window
-        self.plotter.renderer.AddObserver("StartEvent", self._fit_aspect)
-        self.plotter.ren_win.AddObserver("EndEvent", self._rendered)
-        if self.plotter.iren is not None:
-            self.plotter.iren.add_observer("InteractionEvent", lambda *_: self.cameraMoved.emit())
+
+    @property
+    def plotter(self) -> Any:
+        """The pyvistaqt ``QtInteractor``, made on first use (None once the view was closed without one)."""
+        if self._plotter is None and not self._closed:
+            self._build()
+        return self._plotter
+
+    @property
+    def built(self) -> bool:
+        """Whether the interactor exists (the view has been shown, or its plotter asked for)."""
+        return self._plotter is not None
+
+    def _build(self) -> None:
+        from pyvistaqt import QtInteractor
+
+        pl = self._plotter = QtInteractor(self, auto_update=False, multi_samples=0)
+        LIVE_INTERACTORS.add(pl)
+        pl.setAcceptDrops(False)  # pyvistaqt would add any dropped file as a mesh; panels handle drops
+        pl.setAccessibleName(f"3D view {self._title}")
+        pl.setMinimumSize(80, 80)
+        self._layout.addWidget(pl, 1)
+        pl.set_background(BACKGROUND[0], top=BACKGROUND[1])
+        self._own_camera = pl.renderer.camera
+        place_camera(self._own_camera)
+        if self._shared_camera is not None:
+            pl.renderer.camera = self._shared_camera
+        pl.renderer.AddObserver("StartEvent", self._fit_aspect)
+        pl.ren_win.AddObserver("EndEvent", self._rendered)
+        if pl.iren is not None:
+            pl.iren.add_observer("InteractionEvent", lambda *_: self.cameraMoved.emit())
+        if self.isVisible():
+            pl.show()
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._draw(pending)
 
     def _fit_aspect(self, renderer: Any, _event: str) -> None:
         # Before every render (ours or the interactor's): in a narrow view the camera's angle is taken
@@ -217,6 +247,10 @@ class VtkView(ShapeView):
     def _draw(self, result: Any) -> None:
         if self._closed or result.mesh is None:
             return
+        if self._plotter is None:  # not shown yet: drawn when the interactor is made (showEvent)
+            self._pending = result
+            self._dirty = True
+            return
         display = result.display if result.display in self._polys else "mesh"
         poly = self._polys[display]
         poly.copy_from(result.mesh, deep=False)  # in place: the actor and mapper stay
@@ -234,7 +268,7 @@ class VtkView(ShapeView):
         self.render_now()
 
     def render_now(self) -> None:
-        if self._closed:
+        if self._closed or self._plotter is None:
             return
         if not self.isVisible():
             self._dirty = True  # skip while hidden (another tab, a closed dock); catch up in showEvent
@@ -246,6 +280,8 @@ class VtkView(ShapeView):
 
     def showEvent(self, event: Any) -> None:  # noqa: N802
         super().showEvent(event)
+        if self._plotter is None and not self._closed:
+            self._build()
         if self._dirty:
             QTimer.singleShot(0, self.render_now)
 
@@ -254,16 +290,21 @@ class VtkView(ShapeView):
         return float(max(np.linalg.norm(p, axis=1).max() for p in pts)) if pts else None
 
     def reset_view(self) -> None:
-        place_camera(self.plotter.renderer.camera, self._radius())
+        if self._plotter is None:
+            return  # placed when the interactor is made
+        place_camera(self._plotter.renderer.camera, self._radius())
         self.render_now()
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802
         super().resizeEvent(event)
-        if not self._closed and self.voxels is not None:
+        if not self._closed and self._plotter is not None and self.voxels is not None:
             self.render_now()
 
     def set_shared_camera(self, camera: Any) -> None:
-        self.plotter.renderer.camera = camera if camera is not None else self._own_camera
+        self._shared_camera = camera
+        if self._plotter is None:
+            return  # applied when the interactor is made
+        self._plotter.renderer.camera = camera if camera is not None else self._own_camera
         self.render_now()
 
     def image(self) -> np.ndarray:
@@ -275,8 +316,10 @@ class VtkView(ShapeView):
         if self._closed:
             return
         self._closed = True
-        self.plotter.render_timer.stop()
-        self.plotter.close()
+        self._pending = None
+        if self._plotter is not None:
+            self._plotter.render_timer.stop()
+            self._plotter.close()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802
         self.close_view()

@@ -136,3 +136,42 @@ def test_frames_drawn_counts_renders_that_put_a_new_shape_on_screen(qtbot, view)
     qtbot.waitUntil(lambda: view.frames_drawn == frames + 1, timeout=5000)
     view.plotter.render()  # the same shape again (a camera move, a repaint): a render, not a new frame
     assert view.render_count >= renders + 2 and view.frames_drawn == frames + 1
+
+
+def test_a_view_never_shown_makes_no_interactor_and_draws_its_shape_when_shown(qtbot):
+    v = VtkView("later")
+    qtbot.addWidget(v)
+    v.resize(320, 260)
+    v.set_result(result())  # before it was ever shown: kept, nothing drawn
+    assert not v.built and v._dirty
+    v.show()
+    qtbot.waitExposed(v)
+    assert v.built
+    qtbot.waitUntil(lambda: v.frames_drawn == 1, timeout=5000)
+    assert shape_pixels(v.image()) > 500
+    v.close_view()
+
+
+def test_closing_a_view_never_shown_makes_no_interactor(qtbot):
+    v = VtkView("never")
+    qtbot.addWidget(v)
+    v.set_shared_camera(None)
+    v.reset_view()
+    v.close_view()
+    assert not v.built and v.plotter is None
+
+
+def test_hidden_tabs_make_their_interactors_when_first_shown(qtbot, window):
+    """At launch only the shown workspace's views have an interactor (a native GL window each); another tab's
+    views make theirs when the tab is first opened, with the shape they were given meanwhile, and a linked
+    camera."""
+    hidden = [window.arithmetic.result_view, window.reconstruct.view]
+    assert all(v.built for v in window.interpolate.views)
+    assert not any(v.built for v in hidden)
+    window.state.set_linked(True)
+    window.tabs.setCurrentWidget(window.arithmetic)
+    view = window.arithmetic.result_view
+    qtbot.waitUntil(lambda: view.built and view.shown_count > 0, timeout=20000)
+    qtbot.waitUntil(lambda: view.frames_drawn > 0, timeout=5000)
+    assert view.plotter.renderer.camera is window.ctx.cameras.camera
+    assert shape_pixels(view.image()) > 100
