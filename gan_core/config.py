@@ -133,7 +133,8 @@ PROFILES: dict[str, Profile] = {
 # rates let G overpower D within a few steps (mode collapse). "fast" is stable with batches of 16: quality follows
 # optimiser steps more than images seen, and a small batch costs no more per shape on a CPU.
 # The others replace the paper's gated D (updated only below 80% accuracy) with a D updated every step and a
-# modern regulariser (benchmarks/RESULTS.md compares them at equal CPU time):
+# modern regulariser (benchmarks/RESULTS.md, 2026-12-07, compares them at equal CPU time on the held-out split:
+# "fast" won, and is gan3d train's default; r1 and hinge collapsed to empty shapes at these settings):
 # "r1": the non-saturating loss with an R1 gradient penalty on real shapes (Mescheder et al. 2018), lazily every
 #       4 steps (Karras et al. 2020); "r1-aug": the same, D seeing real and fake shapes shifted by up to 2 voxels
 #       (differentiable augmentation, Zhao et al. 2020); "hinge": the hinge loss with spectral normalisation in D

@@ -1,4 +1,4 @@
-"""gan3d train: the 3D-GAN with the paper's recipe."""
+"""gan3d train: the 3D-GAN, with the recipe that trains best on a CPU (``--recipe fast``) or the paper's."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from gan_core.commands._common import add_training_args, existing_file, print_dry_run, training_config
 from gan_core.config import RECIPES
 
-HELP = "train a 3D-GAN (paper recipe; resumable; CPU, CUDA, MPS or many GPUs with torchrun)"
+HELP = "train a 3D-GAN (the fast recipe, or the paper's; resumable; CPU, CUDA, MPS or many GPUs with torchrun)"
 EXAMPLE = ("gan3d train --data ../shared/data/modelnet10_train_32.npz --classes chair --profile fast32 "
            "--epochs 50 --out runs/chair")
 
@@ -35,8 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="D sees real and fake shapes through this: shift moves each by up to 2 voxels (paper: none)")
     p.add_argument("--d-norm", choices=["batch", "spectral"], default=None,
                    help="D's normalisation: batch (the paper) or spectral (spectral norm, no BatchNorm)")
-    p.add_argument("--recipe", choices=list(RECIPES), default="paper",
-                   help="settings for the flags above, --g-lr / --d-lr and --batch-size that you leave out: "
+    p.add_argument("--recipe", choices=list(RECIPES), default="fast",
+                   help="settings for the flags above, --g-lr / --d-lr and --batch-size that you leave out (default "
+                        "fast: it won the equal-CPU comparison in benchmarks/RESULTS.md, 2026-12-07): "
                         + "; ".join(f"{name} ({_recipe_text(name) or 'the paper: Wu et al. 2016'})" for name in RECIPES))
     p.add_argument("--init-from", default=None, help="start from another checkpoint's G and D weights")
 
