@@ -51,9 +51,13 @@ def test_train_then_resume_then_sample(tmp_path, capsys):
 def test_train_dry_run_prints_config(tmp_path, capsys):
     data = boxes_npz(tmp_path / "d.npz")
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--dry-run"]) == 0
-    cfg = json.loads(capsys.readouterr().out)
+    cfg = json.loads(capsys.readouterr().out)  # the default recipe, fast: stable's settings at batch 16
+    assert cfg["config"]["recipe"] == "fast" and cfg["profile"]["batch_size"] == 16
+    assert cfg["profile"]["g_lr"] == 1e-3 and cfg["profile"]["d_lr"] == 1e-4 and cfg["config"]["label_smoothing"] == 0.1
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--dry-run", "--recipe", "paper"]) == 0
+    cfg = json.loads(capsys.readouterr().out)  # the paper's
     assert cfg["profile"]["g_lr"] == 0.0025 and cfg["profile"]["d_lr"] == 1e-5 and cfg["profile"]["beta1"] == 0.5
-    assert cfg["profile"]["d_acc_threshold"] == 0.8
+    assert cfg["profile"]["d_acc_threshold"] == 0.8 and cfg["config"]["label_smoothing"] == 0.0
     assert not (tmp_path / "r").exists()
 
 
