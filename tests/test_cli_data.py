@@ -116,7 +116,7 @@ def test_convert_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     cases.append((["convert", str(tmp_path / "empty"), "--out", str(tmp_path / "x.npz")],
                   f"BadFileError: no supported files in {tmp_path / 'empty'} (looked for .binvox, .off, .obj, .stl, "
-                  ".ply, .mat, .npy, .npz, .h5)"))
+                  ".ply, .glb, .gltf, .3mf, .mat, .npy, .npz, .h5)"))
     for argv, line in cases:
         assert main(argv) == 1
         captured = capsys.readouterr()
