@@ -114,6 +114,20 @@ class Renderer:
             self._actor.mapper.SetInputData(mesh)
             self._actor.visibility = True
 
+    def _aim_camera(self, azimuth: float, elevation: float, view_angle: float):  # -> vtkCamera
+        """Look at the shape's centre from (azimuth, elevation) degrees, up = +z, with this field of view, the
+        distance set so the bounds fit (ResetCamera keeps the direction); returns the camera."""
+        centre = np.asarray(self._mesh.center)
+        a, e = np.radians(azimuth), np.radians(elevation)
+        direction = np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
+        cam = self.plotter.camera
+        cam.focal_point = tuple(centre)
+        cam.position = tuple(centre + 3.0 * direction)
+        cam.up = (0.0, 0.0, 1.0)
+        cam.view_angle = view_angle
+        self.plotter.renderer.ResetCamera()
+        return cam
+
     def _setup_view(self, azimuth: float, elevation: float, g: np.random.Generator) -> None:
         look = draw_look(g)
         prop = self._actor.prop
@@ -124,15 +138,7 @@ class Renderer:
         self.key.focal_point = (0.0, 0.0, 0.0)
         self.key.intensity = look.key_intensity
         self.fill.intensity = look.fill_intensity
-        centre = np.asarray(self._mesh.center)
-        a, e = np.radians(azimuth), np.radians(elevation)
-        direction = np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
-        cam = self.plotter.camera
-        cam.focal_point = tuple(centre)
-        cam.position = tuple(centre + 3.0 * direction)
-        cam.up = (0.0, 0.0, 1.0)
-        cam.view_angle = look.view_angle
-        self.plotter.renderer.ResetCamera()  # fits the bounds, keeps the direction
+        self._aim_camera(azimuth, elevation, look.view_angle)
         self.plotter.renderer.ResetCameraClippingRange()
 
     def render(self, azimuth: float, elevation: float, g: np.random.Generator) -> np.ndarray:
@@ -233,16 +239,7 @@ class Renderer:
             light.diffuse_color = light.specular_color = spec.colour
             light.intensity = spec.intensity
         self.fill.intensity = look.fill_intensity
-        centre = np.asarray(self._mesh.center)
-        a, e = np.radians(azimuth), np.radians(elevation)
-        direction = np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
-        cam = self.plotter.camera
-        cam.focal_point = tuple(centre)
-        cam.position = tuple(centre + 3.0 * direction)
-        cam.up = (0.0, 0.0, 1.0)
-        cam.view_angle = look.view_angle
-        self.plotter.renderer.ResetCamera()
-        cam.Dolly(look.dolly)
+        self._aim_camera(azimuth, elevation, look.view_angle).Dolly(look.dolly)
         self.plotter.renderer.ResetCameraClippingRange()
         self.plotter.render()
         rgba = self.plotter.screenshot(transparent_background=True, return_img=True)  # (W, W, 4) uint8
