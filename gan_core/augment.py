@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from gan_core.config import AUGMENTS
 from gan_core.errors import BadInputError
 
-AUGMENTS = ("none", "shift")
 MAX_SHIFT = 2  # voxels, at any resolution: up to 1/16 of a 32^3 grid
 
 

@@ -14,7 +14,9 @@ from typing import Any
 from gan_core.errors import BadInputError, ProfileMismatchError
 
 
-D_NORMS = ("batch", "spectral")
+D_NORMS = ("batch", "spectral")  # D's normalisation (a Profile field)
+LOSSES = ("bce", "hinge")  # the GAN loss (gan3d train --loss)
+AUGMENTS = ("none", "shift")  # what D sees shapes through (gan3d train --augment; gan_core.augment)
 
 
 @dataclass(frozen=True)

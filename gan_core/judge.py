@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gan_core.augment import random_shift
 from gan_core.checkpoint import load_checkpoint, load_weights, save_judge_checkpoint
 from gan_core.data.resample import resample
 from gan_core.device import pick_device
@@ -179,12 +180,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, max_shift: int = MAX_SHIFT) -
     for dim in (2, 3):
         flip = torch.rand(b, generator=gen) < 0.5
         x[flip] = x[flip].flip(dim)
-    if max_shift <= 0:
-        return x
-    r = x.shape[-1]
-    padded = F.pad(x, (max_shift,) * 6)
-    offs = torch.randint(0, 2 * max_shift + 1, (b, 3), generator=gen).tolist()
-    return torch.stack([padded[i, :, a:a + r, c:c + r, d:d + r] for i, (a, c, d) in enumerate(offs)])
+    return random_shift(x, max_shift, generator=gen)
 
 
 def train_judge(

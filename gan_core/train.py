@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from gan_core import distributed as dist_utils
-from gan_core.augment import AUGMENTS, augment
+from gan_core.augment import augment
 from gan_core.checkpoint import load_checkpoint, load_weights
-from gan_core.config import RECIPES, Profile, check_same_architecture, get_profile
+from gan_core.config import AUGMENTS, LOSSES, RECIPES, Profile, check_same_architecture, get_profile
 from gan_core.device import autocast, pick_device
 from gan_core.errors import BadInputError
 from gan_core.fast_conv import stock_kernels
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 # The moving average's half-life is at most this fraction of the images this run has seen, so a fresh run's
 # average forgets its random start (StyleGAN's ramp-up, longer: a shipped run here lasts ~50 epochs, not ~1000).
 EMA_RAMPUP = 0.3
-LOSSES = ("bce", "hinge")
 
 
 @dataclass
@@ -64,7 +63,7 @@ class TrainConfig:
     loss: str | None = None  # "bce" (the paper's, non-saturating for G) or "hinge"
     r1_gamma: float | None = None  # weight of the R1 penalty on D's input gradient at real shapes; 0 = off
     r1_every: int = 4  # apply R1 at every this many steps (where D is updated), scaled up to match (lazy)
-    augment: str | None = None  # D sees real and fake shapes through this (gan_core.augment.AUGMENTS); none
+    augment: str | None = None  # D sees real and fake shapes through this (config.AUGMENTS); none
     d_norm: str | None = None  # D's normalisation (profile field): batch (the paper) or spectral
     recipe: str = "paper"  # fills the fields above and the learning rates where they are None (RECIPES)
     seed: int = 0

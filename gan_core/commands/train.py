@@ -6,7 +6,7 @@ import argparse
 import json
 
 from gan_core.commands._common import add_training_args, existing_file, print_dry_run, training_config
-from gan_core.config import RECIPES
+from gan_core.config import AUGMENTS, D_NORMS, LOSSES, RECIPES
 
 HELP = "train a 3D-GAN (the fast recipe, or the paper's; resumable; CPU, CUDA, MPS or many GPUs with torchrun)"
 EXAMPLE = ("gan3d train --data ../shared/data/modelnet10_train_32.npz --classes chair --profile fast32 "
@@ -26,14 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema-kimg", type=float, default=None,
                    help="keep a moving average of G's weights with this half-life in thousands of training images, "
                         "and publish it as the checkpoint's generator (paper: 0, off)")
-    p.add_argument("--loss", choices=["bce", "hinge"], default=None,
+    p.add_argument("--loss", choices=LOSSES, default=None,
                    help="GAN loss: bce (the paper's; G's side non-saturating) or hinge")
     p.add_argument("--r1-gamma", type=float, default=None,
                    help="weight of the R1 penalty on D's input gradient at real shapes (paper: 0, off)")
     p.add_argument("--r1-every", type=int, default=4, help="apply R1 at every Nth step, scaled by N (lazy)")
-    p.add_argument("--augment", choices=["none", "shift"], default=None,
+    p.add_argument("--augment", choices=AUGMENTS, default=None,
                    help="D sees real and fake shapes through this: shift moves each by up to 2 voxels (paper: none)")
-    p.add_argument("--d-norm", choices=["batch", "spectral"], default=None,
+    p.add_argument("--d-norm", choices=D_NORMS, default=None,
                    help="D's normalisation: batch (the paper) or spectral (spectral norm, no BatchNorm)")
     p.add_argument("--recipe", choices=list(RECIPES), default="fast",
                    help="settings for the flags above, --g-lr / --d-lr and --batch-size that you leave out (default "
