@@ -9,14 +9,13 @@ epoch, for previews).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -31,7 +30,7 @@ from gan_core.errors import BadInputError
 from gan_core.fast_conv import stock_kernels
 from gan_core.latent import sample_z
 from gan_core.models import Discriminator, Generator, bce_logits, recalibrate_batchnorm
-from gan_core.training_loop import EpochTrainer, backward_from_copies, mean_of, open_voxels, validate_common
+from gan_core.training_loop import EpochTrainer, d_gate_open, gated_d_step, mean_of, open_voxels, validate_common
 
 log = logging.getLogger(__name__)
 
@@ -229,27 +228,17 @@ class Trainer(EpochTrainer):
             d_loss = self._d_loss(d_real, d_fake)
         with torch.no_grad():
             d_acc = self.world.mean(0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean()))
-        update_d = p.d_acc_threshold >= 1 or bool(d_acc.item() < p.d_acc_threshold)
+        update_d = d_gate_open(d_acc, p.d_acc_threshold)
         r1 = torch.zeros((), device=dev)
-        if update_d:
-            d_total = d_loss
-            if cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0:
-                r1 = self._r1_penalty(real)
-                d_total = d_loss + (cfg.r1_gamma / 2 * cfg.r1_every) * r1
-            self.opt_d.zero_grad(set_to_none=True)
-            self.scaler.scale(d_total).backward(inputs=list(self.D.parameters()))
-            self.world.all_reduce_grads(self.D)
-            self.scaler.step(self.opt_d)
-            with _frozen(self.D):  # D changed: G's loss needs a new pass, and D's input gradient only
-                with autocast(dev, self.amp_dtype):
-                    g_loss = self._g_loss(self.D.logits(self._d_input(fake, noise)))
-                self.opt_g.zero_grad(set_to_none=True)
-                self.scaler.scale(g_loss).backward(inputs=list(self.G.parameters()))
-        else:  # D unchanged: its gradient at the shapes it already saw, then through G
-            with autocast(dev, self.amp_dtype):
-                g_loss = self._g_loss(d_fake)
-            self.opt_g.zero_grad(set_to_none=True)
-            backward_from_copies(self.scaler.scale(g_loss), [fake_in], [fake], list(self.G.parameters()))
+        d_total = d_loss
+        if update_d and cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0:
+            r1 = self._r1_penalty(real)
+            d_total = d_loss + (cfg.r1_gamma / 2 * cfg.r1_every) * r1
+        g_loss = gated_d_step(update_d, d_total, D=self.D, opt_d=self.opt_d, scaler=self.scaler,
+                              g_params=list(self.G.parameters()), opt_g=self.opt_g, copies=[fake_in], originals=[fake],
+                              d_logits=[d_fake], g_adv=lambda logits: self._g_loss(logits[0]),
+                              d_view=lambda x: self._d_input(x, noise), amp=lambda: autocast(dev, self.amp_dtype),
+                              reduce_grads=self.world.all_reduce_grads)
         self.world.all_reduce_grads(self.G)
         self.scaler.step(self.opt_g)
         self.scaler.update()
@@ -357,7 +346,7 @@ class Trainer(EpochTrainer):
         }
 
     def _after_epoch_save(self, record: dict[str, Any]) -> None:
-        from gan_core.io_utils import save_voxel_npz
+        from gan_core.data.dataset import save_voxel_npz
 
         samples = self._samples
         (self.out / "samples").mkdir(exist_ok=True)
@@ -366,16 +355,6 @@ class Trainer(EpochTrainer):
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _frozen(net: nn.Module) -> Iterator[None]:
-    """``net``'s parameters take no gradient inside the block; gradients still flow through it to its input."""
-    net.requires_grad_(False)
-    try:
-        yield
-    finally:
-        net.requires_grad_(True)
-
-
 def _noisy(x: torch.Tensor, std: float) -> torch.Tensor:
     return x + std * torch.randn_like(x) if std > 0 else x
 

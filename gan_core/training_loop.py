@@ -37,7 +37,7 @@ from gan_core.device import autocast_dtype
 from gan_core.errors import (
     BadCheckpointError, BadFileError, BadInputError, ProfileMismatchError, TrainingDivergedError,
 )
-from gan_core.io_utils import atomic_path, remove_stale_temps
+from gan_core.files import atomic_path, remove_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +289,62 @@ class EpochTrainer:
 
 
 # -- step helpers ------------------------------------------------------------------------------------------
+def d_gate_open(d_acc: torch.Tensor, threshold: float) -> bool:
+    """The paper's adaptive step: update D only while its accuracy on the batch is below ``threshold``; at a
+    threshold of 1, at every step (without reading the accuracy back from a GPU)."""
+    return threshold >= 1 or bool(d_acc.item() < threshold)
+
+
+def gated_d_step(update_d: bool, d_loss: torch.Tensor, *, D: nn.Module, opt_d: torch.optim.Optimizer,
+                 scaler: torch.amp.GradScaler, g_params: list[nn.Parameter], opt_g: torch.optim.Optimizer,
+                 copies: list[torch.Tensor], originals: list[torch.Tensor], d_logits: list[torch.Tensor],
+                 g_adv: Callable[[list[torch.Tensor]], torch.Tensor], d_view: Callable[[torch.Tensor], torch.Tensor],
+                 amp: Callable[[], contextlib.AbstractContextManager], g_weight: float | None = None,
+                 g_extra: torch.Tensor | None = None,
+                 reduce_grads: Callable[[nn.Module], None] | None = None) -> torch.Tensor:
+    """D's step where the gate is open, then the backward pass of G's loss (its optimiser is stepped by the
+    caller); returns G's adversarial loss. Both trainers' adversarial step (3D-GAN and 3D-VAE-GAN).
+
+    D has seen ``copies`` (detached leaves that take a gradient, of G's ``originals``) and given ``d_logits``
+    on them. G's loss is ``g_weight * g_adv(logits) + g_extra`` (``g_adv``: G's adversarial loss from D's logits
+    on each of its batches, computed under ``amp()``; no weight / extra term where None). When D is updated
+    (``d_loss`` backward, ``reduce_grads(D)`` across processes, its step), G's loss needs a new pass through D
+    (``d_view`` of each original: what D sees of it) and D's input gradient only; when not, G's loss reuses
+    the logits D already gave, backpropagated through the copies into the originals' graph."""
+    if update_d:
+        opt_d.zero_grad(set_to_none=True)
+        scaler.scale(d_loss).backward(inputs=list(D.parameters()))
+        if reduce_grads is not None:
+            reduce_grads(D)
+        scaler.step(opt_d)
+        with frozen(D):
+            with amp():
+                g_loss = g_adv([D.logits(d_view(o)) for o in originals])
+            total = g_loss if g_weight is None else g_weight * g_loss
+            if g_extra is not None:
+                total = total + g_extra
+            opt_g.zero_grad(set_to_none=True)
+            scaler.scale(total).backward(inputs=g_params)
+    else:
+        with amp():
+            g_loss = g_adv(d_logits)
+        opt_g.zero_grad(set_to_none=True)
+        also = () if g_extra is None else (scaler.scale(g_extra),)
+        backward_from_copies(scaler.scale(g_loss if g_weight is None else g_weight * g_loss), copies, originals,
+                             g_params, also=also)
+    return g_loss
+
+
+@contextlib.contextmanager
+def frozen(net: nn.Module) -> Iterator[None]:
+    """``net``'s parameters take no gradient inside the block; gradients still flow through it to its input."""
+    net.requires_grad_(False)
+    try:
+        yield
+    finally:
+        net.requires_grad_(True)
+
+
 def backward_from_copies(loss: torch.Tensor, copies: list[torch.Tensor], originals: list[torch.Tensor],
                          params: list[nn.Parameter], also: tuple[torch.Tensor, ...] = ()) -> None:
     """Backpropagate ``loss``, computed on ``copies`` (detached leaves that take a gradient, of the shapes of

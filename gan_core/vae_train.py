@@ -39,7 +39,7 @@ from gan_core.io_utils import file_sha256
 from gan_core.latent import sample_z
 from gan_core.models import (Discriminator, Generator, ImageEncoder, bce_logits, kl_divergence,
                              recalibrate_batchnorm, reparameterize)
-from gan_core.training_loop import EpochTrainer, backward_from_copies, mean_of, open_voxels, validate_common
+from gan_core.training_loop import EpochTrainer, d_gate_open, gated_d_step, mean_of, open_voxels, validate_common
 from gan_core.vae_objective import batch_iou, generator_logits, holdout_split, recon_bce, recon_loss, spread
 
 log = logging.getLogger(__name__)
@@ -327,26 +327,17 @@ class VaeTrainer(EpochTrainer):
             d_loss = bce_logits(d_real, 1.0) + 0.5 * (bce_logits(d_fake, 0.0) + bce_logits(d_rec, 0.0))
         with torch.no_grad():
             d_acc = 0.5 * ((d_real > 0).float().mean() + 0.5 * ((d_fake < 0).float().mean() + (d_rec < 0).float().mean()))
-        update_d = bool(d_acc.item() < p.d_acc_threshold)
-        g_params = list(self.G.parameters())
-        self.opt_e.zero_grad(set_to_none=True)
-        self.opt_g.zero_grad(set_to_none=True)
+        update_d = d_gate_open(d_acc, p.d_acc_threshold)
         # E learns from KL + recon only (the paper), G from L_GAN + recon: two backward passes, each into its own
         # parameters (the first keeps the graph G's pass still needs)
+        self.opt_e.zero_grad(set_to_none=True)
         self.scaler.scale(loss_e).backward(inputs=list(self.E.parameters()), retain_graph=True)
-        if update_d:
-            self.opt_d.zero_grad(set_to_none=True)
-            self.scaler.scale(d_loss).backward(inputs=list(self.D.parameters()))
-            self.scaler.step(self.opt_d)
-            with autocast(dev, self.amp_dtype):  # D changed: new passes
-                g_gan = (bce_logits(self.D.logits(fake.unsqueeze(1)), 1.0)
-                         + bce_logits(self.D.logits(rec.unsqueeze(1)), 1.0))
-            self.scaler.scale(self.cfg.gan_weight * g_gan + p.recon_weight * recon).backward(inputs=g_params)
-        else:  # D unchanged: its gradients at the shapes it already saw, then through G with recon's
-            with autocast(dev, self.amp_dtype):
-                g_gan = bce_logits(d_fake, 1.0) + bce_logits(d_rec, 1.0)
-            backward_from_copies(self.scaler.scale(self.cfg.gan_weight * g_gan), [fake_in, rec_in], [fake, rec],
-                                 g_params, also=(self.scaler.scale(p.recon_weight * recon),))
+        g_gan = gated_d_step(update_d, d_loss, D=self.D, opt_d=self.opt_d, scaler=self.scaler,
+                             g_params=list(self.G.parameters()), opt_g=self.opt_g, copies=[fake_in, rec_in],
+                             originals=[fake, rec], d_logits=[d_fake, d_rec],
+                             g_adv=lambda logits: bce_logits(logits[0], 1.0) + bce_logits(logits[1], 1.0),
+                             d_view=lambda x: x.unsqueeze(1), amp=lambda: autocast(dev, self.amp_dtype),
+                             g_weight=self.cfg.gan_weight, g_extra=p.recon_weight * recon)
         self.scaler.step(self.opt_e)
         self.scaler.step(self.opt_g)
         return {"g_loss": float(g_gan.detach()), "d_loss": float(d_loss.detach()), "d_acc": float(d_acc),
