@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from gan_core.data.synthetic import CLASSES, make_synthetic_dataset
-from gan_core.io_utils import save_voxel_npz, write_h5_dataset
+from gan_core.data.dataset import save_voxel_npz, write_h5_dataset
 
 RESOLUTION = 32
 MAX_SHIFT = 2  # voxels, along the two horizontal axes

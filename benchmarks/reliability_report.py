@@ -95,7 +95,7 @@ def fuzz(table: Table, d: Path, n: int, seed: int) -> None:
 
 def write_faults(table: Table, d: Path) -> None:
     """Each writer under a real failed write (RLIMIT_FSIZE), ENOSPC from os.replace, and a read-only dir."""
-    import gan_core.io_utils  # noqa: F401  (os.replace is looked up in the os module at call time)
+    import gan_core.files  # noqa: F401  (os.replace is looked up in the os module at call time)
 
     sec = "write faults"
     for name, (fname, write) in writers().items():

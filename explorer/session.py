@@ -16,7 +16,7 @@ import numpy as np
 from PyQt6.QtCore import QSettings
 
 from gan_core.errors import BadFileError
-from gan_core.io_utils import atomic_path
+from gan_core.files import atomic_path
 from explorer.state import DISPLAYS, MAX_SEED, MODES, SLOTS, Latent, SessionState
 
 FORMAT = "gan3d-session"

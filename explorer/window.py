@@ -15,7 +15,7 @@ from PyQt6.QtWidgets import (
 )
 
 from gan_core.errors import Gan3dError
-from gan_core.io_utils import atomic_path
+from gan_core.files import atomic_path
 from gan_core.mesh import export_mesh, export_voxels, voxels_to_mesh
 from gan_core.runtime import load_bank, load_model
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from gan_core.config import Profile
 from gan_core.errors import BadCheckpointError, BadFileError, ProfileMismatchError
-from gan_core.io_utils import atomic_path
+from gan_core.files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,6 @@ spans the distance between its class means (1.5 times that took the fast32 model
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ import numpy as np
 import torch
 
 from gan_core.errors import BadFileError, BadInputError
-from gan_core.io_utils import cache_dir, load_or_make, load_tagged_npz, save_tagged_npz
+from gan_core.cache import cache_dir, cache_key, load_or_make, load_tagged_npz, save_tagged_npz
 from gan_core.latent import project_many
 
 if TYPE_CHECKING:
@@ -257,10 +255,6 @@ def load_directions(path: str | Path) -> tuple[list[Direction], ClassMeans | Non
     return dirs, means
 
 
-def _key(*parts: object) -> str:
-    return hashlib.sha256(json.dumps([VERSION, *parts], sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
 def load_or_build_pca(model: Model, bank: FeatureBank | None, params: PcaParams = PcaParams(), *,
                       cache: str | Path | None = None, progress: Progress | None = None) -> list[Direction]:
     """GANSpace directions of ``model``, the first ``params.n_named`` named with ``bank`` (when given), from
@@ -270,7 +264,7 @@ def load_or_build_pca(model: Model, bank: FeatureBank | None, params: PcaParams 
     if bank is not None:
         bank.check_model(model)
         parts += [bank.weights_hash, bank.data_sha256, bank.created_]
-    path = Path(cache if cache is not None else cache_dir()) / f"directions-pca-{_key(*parts)}.npz"
+    path = Path(cache if cache is not None else cache_dir()) / f"directions-pca-{cache_key(VERSION, *parts)}.npz"
 
     def make() -> list[Direction]:
         dirs = pca_directions(model, params)
@@ -289,7 +283,7 @@ def load_or_build_class_means(model: Model, bank: FeatureBank, *, per_class: int
     bank.check_model(model)
     parts = [model.weights_hash("generator"), bank.weights_hash, bank.data_sha256, bank.created_, per_class,
              steps, seed]
-    path = Path(cache if cache is not None else cache_dir()) / f"directions-class-{_key(*parts)}.npz"
+    path = Path(cache if cache is not None else cache_dir()) / f"directions-class-{cache_key(VERSION, *parts)}.npz"
 
     def load(p: Path) -> ClassMeans:
         means = load_directions(p)[1]

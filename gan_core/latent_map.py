@@ -13,8 +13,6 @@ the parameters (:func:`load_or_build_map`).
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,7 +22,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from gan_core.errors import BadFileError, BadInputError
-from gan_core.io_utils import atomic_path, cache_dir, load_or_make, load_tagged_npz, save_tagged_npz
+from gan_core.cache import cache_dir, cache_key, load_or_make, load_tagged_npz, save_tagged_npz
+from gan_core.files import atomic_path
 
 if TYPE_CHECKING:
     from gan_core.features import FeatureBank
@@ -153,7 +152,7 @@ def map_key(model: Model, bank: FeatureBank, params: MapParams) -> str:
     generator's weights and the parameters."""
     parts = [MAP_VERSION, bank.weights_hash, bank.data_sha256, bank.created_, len(bank),
              model.weights_hash("generator"), asdict(params)]
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return cache_key(*parts)
 
 
 def build_map(model: Model, bank: FeatureBank, params: MapParams = MapParams(), *,
@@ -206,7 +205,7 @@ def build_map(model: Model, bank: FeatureBank, params: MapParams = MapParams(), 
 
 def load_or_build_map(model: Model, bank: FeatureBank, params: MapParams = MapParams(), *,
                       cache: str | Path | None = None, progress: Progress | None = None) -> LatentMap:
-    """The cached map for (model, bank, params) from ``cache`` (default :func:`gan_core.io_utils.cache_dir`),
+    """The cached map for (model, bank, params) from ``cache`` (default :func:`gan_core.cache.cache_dir`),
     or a new one built and cached. A damaged cache file is rebuilt; an unwritable cache only logs a warning."""
     path = map_cache_path(model, bank, params, cache)
     return load_or_make(path, LatentMap.load, lambda: build_map(model, bank, params, progress=progress),

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from gan_core.errors import BadFileError, BadInputError, Gan3dError
-from gan_core.io_utils import atomic_path
+from gan_core.files import atomic_path
 
 if TYPE_CHECKING:
     import pyvista as pv
@@ -357,7 +357,7 @@ def export_voxels(grid: np.ndarray, path: str | Path, level: float = 0.5) -> Pat
 
         return write_binvox(p, occ)
     if suffix == ".npz":
-        from gan_core.io_utils import save_voxel_npz
+        from gan_core.data.dataset import save_voxel_npz
 
         if len(set(occ.shape)) != 1:
             raise BadInputError(f"{p.name}: npz sets hold cubic grids, got shape {occ.shape}")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from gan_core.errors import BadInputError
-from gan_core.io_utils import atomic_path
+from gan_core.files import atomic_path
 from gan_core.mesh import voxels_to_mesh
 
 if TYPE_CHECKING:

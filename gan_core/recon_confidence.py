@@ -165,7 +165,7 @@ class FamiliarityModel:
     def save(self, path: str | Path) -> Path:
         import json
 
-        from gan_core.io_utils import atomic_path
+        from gan_core.files import atomic_path
 
         path = Path(path)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:

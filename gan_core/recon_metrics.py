@@ -172,7 +172,7 @@ class IkeaSet:
 
 def load_ikea(root: str | Path) -> IkeaSet:
     """Read and check an IKEA-style directory (see ``../shared/data/ikea_dev/README.md``)."""
-    from gan_core.io_utils import open_npz
+    from gan_core.files import open_npz
 
     root = Path(root)
     if not root.is_dir():

@@ -346,7 +346,7 @@ class Trainer(EpochTrainer):
         }
 
     def _after_epoch_save(self, record: dict[str, Any]) -> None:
-        from gan_core.io_utils import save_voxel_npz
+        from gan_core.data.dataset import save_voxel_npz
 
         samples = self._samples
         (self.out / "samples").mkdir(exist_ok=True)

@@ -37,7 +37,7 @@ from gan_core.device import autocast_dtype
 from gan_core.errors import (
     BadCheckpointError, BadFileError, BadInputError, ProfileMismatchError, TrainingDivergedError,
 )
-from gan_core.io_utils import atomic_path, remove_stale_temps
+from gan_core.files import atomic_path, remove_stale_temps
 
 log = logging.getLogger(__name__)
 

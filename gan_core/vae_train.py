@@ -35,7 +35,7 @@ from gan_core.config import Profile, check_same_architecture, get_profile
 from gan_core.data.dataset import VoxelDataset
 from gan_core.device import autocast, pick_device
 from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
-from gan_core.io_utils import file_sha256
+from gan_core.files import file_sha256
 from gan_core.latent import sample_z
 from gan_core.models import (Discriminator, Generator, ImageEncoder, bce_logits, kl_divergence,
                              recalibrate_batchnorm, reparameterize)
@@ -156,7 +156,7 @@ class VaeTrainer(EpochTrainer):
 
     # -- setup ---------------------------------------------------------------------------------------------
     def _open_renders(self, stored: VoxelDataset, progress: Callable[[int, int], None] | None):
-        from gan_core.data.render import RenderSet, render_dataset
+        from gan_core.data.render_cache import RenderSet, render_dataset
 
         path = Path(self.cfg.renders)
         if not path.exists():

@@ -1,6 +1,6 @@
 """The checks every voxel source passes, in one place: the files :mod:`gan_core.data.importers` reads (npy,
 npz, HDF5, MATLAB, binvox), the voxel sets :class:`gan_core.data.VoxelDataset` reads (npz, HDF5), and the
-arrays the writers of :mod:`gan_core.io_utils` are given. One set of rules, so no layout is more trusting
+arrays the writers of :mod:`gan_core.data.dataset` are given. One set of rules, so no layout is more trusting
 than another.
 
 * :func:`check_voxel_layout`: from a header alone, before any data is read (an npy or npz header, an HDF5

@@ -24,7 +24,7 @@ $G3D sample --checkpoint "assets/$NAME.pt" --n 24 --seed 1 --out "$WORK/sheet.np
 # real-vs-real reference: two disjoint halves of the data (even / odd rows)
 .venv/bin/python - "$DATA" "$WORK" <<'PY'
 import sys, numpy as np
-from gan_core.io_utils import save_voxel_npz
+from gan_core.data.dataset import save_voxel_npz
 with np.load(sys.argv[1]) as f:
     v, l, c = f["voxels"], f["labels"], f["classes"]
 save_voxel_npz(f"{sys.argv[2]}/half_a.npz", v[0::2], l[0::2], c)

@@ -55,7 +55,7 @@ def main() -> None:
     from gan_core.commands.reconstruct import _checkpoint_path
     from gan_core.data.dataset import VoxelDataset
     from gan_core.data.render import render_shapes
-    from gan_core.io_utils import file_sha256
+    from gan_core.files import file_sha256
     from gan_core.ood_images import KINDS, degrade, make_set
     from gan_core.recon_confidence import (
         calibration_path, encode_with_features, fit_familiarity, picture_checks, shape_checks, verdict,

@@ -25,7 +25,7 @@ echo "== GPU tests"; python3 -m pytest -p no:cacheprovider -q tests/test_gpu.py
 echo "== speed table"; gan3d bench --skip-mesh --repeats 30 --train-repeats 10
 echo "== variants"; python3 benchmarks/bench_gpu_variants.py --repeats 20 --train-repeats 8
 
-[ -f "$REF" ] || python3 -c "import sys, numpy as np; from gan_core.io_utils import save_voxel_npz; \
+[ -f "$REF" ] || python3 -c "import sys, numpy as np; from gan_core.data.dataset import save_voxel_npz; \
 f = np.load(sys.argv[1]); save_voxel_npz(sys.argv[2], f['voxels'][0::2], f['labels'][0::2], f['classes'])" "$DATA" "$REF"
 
 echo "== training: fast32, --recipe stable, $TRAIN_SECONDS s"

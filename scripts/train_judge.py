@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gan_core.data import VoxelDataset  # noqa: E402
-from gan_core.io_utils import file_sha256  # noqa: E402
+from gan_core.files import file_sha256  # noqa: E402
 from gan_core.judge import train_judge  # noqa: E402
 
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from gan_core.data.render import FORMAT_VERSION, SMOOTH_ITERATIONS
-from gan_core.io_utils import file_sha256
+from gan_core.data.render_cache import FORMAT_VERSION
+from gan_core.data.render_scene import SMOOTH_ITERATIONS
+from gan_core.files import file_sha256
 
 TINY16_IMAGE_SIZE = 64
 

@@ -213,7 +213,7 @@ def _voxel_cases() -> list[Case]:
     c = "voxel file"
     r = _grid()
     good_binvox = lambda d: __import__("gan_core.data.binvox", fromlist=["x"]).write_binvox(d / "g.binvox", r)  # noqa: E731
-    good_npz = lambda d: __import__("gan_core.io_utils", fromlist=["x"]).save_voxel_npz(d / "g.npz", r[None])  # noqa: E731
+    good_npz = lambda d: __import__("gan_core.data.dataset", fromlist=["x"]).save_voxel_npz(d / "g.npz", r[None])  # noqa: E731
     cases = [
         Case(c, "empty npy", _bytes("empty.npy", b""), run),
         Case(c, "garbage npy", _bytes("garbage.npy", b"not numpy at all"), run),

@@ -7,7 +7,7 @@
   makes a module's files refuse writes past a byte budget (a disk filling up during a long write).
 * :func:`read_only_dir`: a directory this process cannot write to. Tests run as root, where chmod 0o500
   does not stop writes; then /sys/fs or /proc/self (kernel file systems that refuse new files) stand in.
-* :func:`stray_temps`: files :func:`gan_core.io_utils.atomic_path` left behind.
+* :func:`stray_temps`: files :func:`gan_core.files.atomic_path` left behind.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def writers() -> dict[str, tuple[str, Callable[[Path], object]]]:
     writes well over 4 kB."""
     from gan_core.checkpoint import load_checkpoint, pack_checkpoint
     from gan_core.data.binvox import write_binvox
-    from gan_core.io_utils import save_voxel_npz, write_h5_dataset
+    from gan_core.data.dataset import save_voxel_npz, write_h5_dataset
     from gan_core.mesh import export_mesh, export_voxels
 
     rng = np.random.default_rng(0)

@@ -106,7 +106,7 @@ def _seed_builders() -> dict[str, tuple[str, Callable[[Path], object]]]:
     import scipy.io
 
     from gan_core.data.binvox import write_binvox
-    from gan_core.io_utils import save_voxel_npz, write_h5_dataset
+    from gan_core.data.dataset import save_voxel_npz, write_h5_dataset
 
     def h5_grid(p: Path) -> None:
         with h5py.File(p, "w") as h5:

@@ -135,7 +135,7 @@ def test_pack_keeps_weights_and_drops_training_state(tmp_path, capsys):
 
 
 def test_save_voxel_npz_accepts_numpy_class_arrays(tmp_path):
-    from gan_core.io_utils import save_voxel_npz
+    from gan_core.data.dataset import save_voxel_npz
 
     save_voxel_npz(tmp_path / "a.npz", np.zeros((2, 8, 8, 8), np.uint8), np.array([0, 1]), np.array(["x", "y"]))
     with np.load(tmp_path / "a.npz") as f:

@@ -14,7 +14,7 @@ from gan_core.data.binvox import write_binvox
 from gan_core.data.importers import load_voxels
 from gan_core.data.mesh_readers import read_mesh
 from gan_core.data.synthetic import box, chair, sphere, table
-from gan_core.io_utils import save_voxel_npz, write_h5_dataset
+from gan_core.data.dataset import save_voxel_npz, write_h5_dataset
 
 
 @pytest.fixture

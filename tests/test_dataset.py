@@ -8,7 +8,8 @@ import pytest
 
 from gan_core.data import VoxelDataset
 from gan_core.errors import BadFileError, BadInputError
-from gan_core.io_utils import atomic_path, atomic_write, save_voxel_npz, write_h5_dataset
+from gan_core.data.dataset import save_voxel_npz, write_h5_dataset
+from gan_core.files import atomic_path, atomic_write
 
 
 def _batches(vox, labels, size):

@@ -328,7 +328,7 @@ def test_damaged_files_never_escape_as_raw_exceptions(tmp_path, suffix):
     elif suffix == ".mat":
         scipy.io.savemat(src, {"instance": chair(16)})
     else:
-        from gan_core.io_utils import save_voxel_npz
+        from gan_core.data.dataset import save_voxel_npz
 
         save_voxel_npz(src, chair(16)[None]) if suffix == ".npz" else write_h5_one(src)
     raw = src.read_bytes()

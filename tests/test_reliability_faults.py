@@ -74,7 +74,7 @@ def test_a_file_in_place_of_the_directory(tmp_path):
 
 
 def test_quota_error_names_the_cause(tmp_path):
-    from gan_core.io_utils import atomic_write
+    from gan_core.files import atomic_write
 
     def quota(tmp: Path) -> None:
         tmp.write_bytes(b"partial")

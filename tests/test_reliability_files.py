@@ -152,7 +152,7 @@ def test_grids_below_8_cubed_are_refused_not_resampled(tmp_path, suffix):
 
 
 def test_writers_refuse_what_readers_refuse(tmp_path):
-    from gan_core.io_utils import save_voxel_npz, write_h5_dataset
+    from gan_core.data.dataset import save_voxel_npz, write_h5_dataset
 
     for write in (lambda: save_voxel_npz(tmp_path / "a.npz", np.ones((2, 4, 4, 4))),
                   lambda: write_h5_dataset(tmp_path / "a.h5", np.ones((2, 4, 4, 4)))):
@@ -309,7 +309,8 @@ def test_bad_input_corpus(case, tmp_path, capfd, recwarn):
 def test_heap_check_passes_valid_files_and_refuses_damaged_heaps(tmp_path):
     import struct
 
-    from gan_core.io_utils import check_hdf5_heaps, write_h5_dataset
+    from gan_core.data.dataset import write_h5_dataset
+    from gan_core.guarded_h5 import check_hdf5_heaps
 
     write_h5_dataset(tmp_path / "s.h5", np.zeros((3, 8, 8, 8), np.uint8), np.array([0, 1, 2]), ["a", "bb", "ccc"])
     with h5py.File(tmp_path / "a.h5", "w") as h5:

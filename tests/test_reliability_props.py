@@ -62,7 +62,7 @@ def test_binvox_of_float_probabilities_thresholds_at_half(tmp_path_factory, grid
 def test_npz_and_h5_round_trip(tmp_path_factory, vox, data):
     from gan_core.data.dataset import VoxelDataset
     from gan_core.data.importers import load_voxels
-    from gan_core.io_utils import save_voxel_npz, write_h5_dataset
+    from gan_core.data.dataset import save_voxel_npz, write_h5_dataset
 
     d = tmp_path_factory.mktemp("set")
     labels = np.arange(len(vox)) % 2

@@ -13,9 +13,9 @@ import h5py
 import numpy as np
 import pytest
 
-import gan_core.io_utils as io_utils
+import gan_core.guarded_h5 as guarded_h5
 from gan_core.cli import main
-from gan_core.data.render import render_dataset
+from gan_core.data.render_cache import render_dataset
 from gan_core.data.render_scene import view_angles
 from gan_core.data.synthetic import make_synthetic_dataset, save_npz
 from gan_core.errors import BadFileError
@@ -41,7 +41,7 @@ class FakeRenderer:
 
 @pytest.fixture
 def shapes(tmp_path, monkeypatch):
-    monkeypatch.setattr("gan_core.data.render.Renderer", FakeRenderer)
+    monkeypatch.setattr("gan_core.data.render_cache.Renderer", FakeRenderer)
     monkeypatch.setattr("gan_core.data.render_cache.COMMIT_SECONDS", 0.0)  # commit after every shape
     return save_npz(tmp_path / "s.npz", *make_synthetic_dataset(3, resolution=16, classes=["chair", "table"]))
 
@@ -75,10 +75,10 @@ def test_full_disk_is_one_error_and_the_next_run_resumes(shapes, reference, tmp_
     empty cache is made (it takes ~8 kB), after one or two shapes, after most of them."""
     out = tmp_path / "run" / "r.h5"
     disk = FillingDisk(budget)
-    monkeypatch.setattr(io_utils, "open", disk.open, raising=False)
+    monkeypatch.setattr(guarded_h5, "open", disk.open, raising=False)
     with pytest.raises(BadFileError) as info:
         render_dataset(shapes, out, views=K, size=S, seed=3)
-    monkeypatch.setattr(io_utils, "open", open, raising=False)
+    monkeypatch.setattr(guarded_h5, "open", open, raising=False)
     msg = str(info.value)
     assert disk.full and "\n" not in msg and "r.partial.h5: cannot write (No space left on device)" in msg, msg
     gc.collect()  # HDF5 used to crash when the objects of a file with a failed write were collected

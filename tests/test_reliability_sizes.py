@@ -107,7 +107,7 @@ def npz_bomb(path: Path, member: str, shape: tuple[int, ...], dtype: str = "|u1"
 
 
 def _tagged():
-    from gan_core.io_utils import load_tagged_npz
+    from gan_core.cache import load_tagged_npz
 
     return lambda p: load_tagged_npz(p, "x", 1)
 

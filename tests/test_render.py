@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from gan_core.cli import main
-from gan_core.data.render import ELEVATION_RANGE, Renderer, RenderSet, render_dataset, render_shapes, shape_rng
+from gan_core.data.render import ELEVATION_RANGE, Renderer, render_shapes, shape_rng
+from gan_core.data.render_cache import RenderSet, render_dataset
 from gan_core.data.synthetic import chair, make_synthetic_dataset, save_npz
 from gan_core.errors import BadInputError
 

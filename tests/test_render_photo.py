@@ -14,7 +14,8 @@ import pytest
 
 import gan_core.data.render_photo as photo
 from gan_core.cli import main
-from gan_core.data.render import Renderer, RenderSet, render_dataset, render_shapes
+from gan_core.data.render import Renderer, render_shapes
+from gan_core.data.render_cache import RenderSet, render_dataset
 from gan_core.data.render_scene import shape_rng
 from gan_core.data.synthetic import chair, make_synthetic_dataset, save_npz, table
 from gan_core.errors import BadInputError
@@ -29,7 +30,7 @@ def small_npz(tmp_path):
 
 
 def test_style_is_stored_and_a_resume_with_another_style_is_refused(small_npz, tmp_path, monkeypatch):
-    monkeypatch.setattr("gan_core.data.render.Renderer", FakeRenderer)
+    monkeypatch.setattr("gan_core.data.render_cache.Renderer", FakeRenderer)
     monkeypatch.setattr("gan_core.data.render_cache.COMMIT_SECONDS", 0.0)
     out, part = tmp_path / "r.h5", tmp_path / "r.partial.h5"
 
@@ -62,7 +63,7 @@ def test_style_is_stored_and_a_resume_with_another_style_is_refused(small_npz, t
 
 
 def test_render_command_style_flag(small_npz, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("gan_core.data.render.Renderer", FakeRenderer)
+    monkeypatch.setattr("gan_core.data.render_cache.Renderer", FakeRenderer)
     out = tmp_path / "p.h5"
     assert main(["render", "--data", str(small_npz), "--out", str(out), "--views", "1", "--size", "16",
                  "--style", "photo"]) == 0

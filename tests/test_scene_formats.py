@@ -17,7 +17,7 @@ from gan_core.data.scene_readers import Y_UP_TO_Z_UP
 from gan_core.data.synthetic import chair
 from gan_core.data.voxelize import voxelize_mesh
 from gan_core.errors import BadFileError
-from gan_core.io_utils import save_voxel_npz
+from gan_core.data.dataset import save_voxel_npz
 from gan_core.mesh import MESH_FORMATS, export_mesh, voxels_to_mesh
 from tests.reliability_corpus import glb_bytes, tetra_gltf
 

@@ -8,7 +8,7 @@ import pytest
 from gan_core.data import VoxelDataset
 from gan_core.data.split import heldout_split
 from gan_core.errors import BadInputError
-from gan_core.io_utils import save_voxel_npz
+from gan_core.data.dataset import save_voxel_npz
 from tests.cli_run import last_json, run_cli
 
 

@@ -13,7 +13,7 @@ import torch
 from gan_core.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.config import get_profile
 from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
-from gan_core.io_utils import file_sha256
+from gan_core.files import file_sha256
 from gan_core.models import Discriminator, Generator, ImageEncoder
 from gan_core.vae_train import VaeTrainer, holdout_split
 from tests.cli_run import run_cli

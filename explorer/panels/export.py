@@ -15,7 +15,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from gan_core.errors import BadFileError, BadInputError
-from gan_core.io_utils import atomic_path
+from gan_core.files import atomic_path
 from gan_core.mesh import MESH_FORMATS, export_mesh, voxels_to_mesh
 
 from explorer.context import AppContext

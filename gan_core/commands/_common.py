@@ -260,7 +260,7 @@ def write_shapes(out: Path, occupancy, z, *, level: float = 0.5, meshes: str | N
     side ``size_mm`` long when given)."""
     import numpy as np
 
-    from gan_core.io_utils import save_voxel_npz
+    from gan_core.data.dataset import save_voxel_npz
 
     if out.suffix.lower() != ".npz":
         raise BadInputError(f"--out must end in .npz, got {out.name}")
@@ -324,7 +324,7 @@ def load_bank_from_args(args: argparse.Namespace, model):  # -> gan_core.feature
 
 def cache_from_args(args: argparse.Namespace) -> Path | None:
     """The --cache folder, None for 'none' (then results are computed and not kept)."""
-    from gan_core.io_utils import cache_dir
+    from gan_core.cache import cache_dir
 
     if args.cache and args.cache.lower() == "none":
         return None

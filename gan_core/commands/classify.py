@@ -152,10 +152,12 @@ def _features(ds, model, args: argparse.Namespace, *, cache: str | None) -> np.n
     """(N, F) float32 features of a dataset: flattened voxels, or D features (cached in ``cache`` when given)."""
     if model is None:
         return ds.read(np.arange(len(ds))).reshape(len(ds), -1).astype(np.float32)
-    from gan_core.features import dataset_features, file_sha256
+    from gan_core.cache import cache_key
+    from gan_core.features import dataset_features
+    from gan_core.files import file_sha256
 
-    key = json.dumps({"weights": model.weights_hash(), "kind": args.kind, "data": file_sha256(ds.path),
-                      "classes": ds.classes, "limit": ds.limit, "n": len(ds)}, sort_keys=True)
+    key = cache_key({"weights": model.weights_hash(), "kind": args.kind, "data": file_sha256(ds.path),
+                     "classes": ds.classes, "limit": ds.limit, "n": len(ds)})
     if cache and Path(cache).is_file():
         try:
             with np.load(cache, allow_pickle=False) as f:
@@ -171,7 +173,7 @@ def _features(ds, model, args: argparse.Namespace, *, cache: str | None) -> np.n
     finally:
         report.close()
     if cache:
-        from gan_core.io_utils import atomic_path
+        from gan_core.files import atomic_path
 
         with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, features=feats, labels=ds.labels, key=np.array(key))

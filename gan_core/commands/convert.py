@@ -98,14 +98,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if out.suffix.lower() == ".npz":
-            from gan_core.io_utils import save_voxel_npz
+            from gan_core.data.dataset import save_voxel_npz
 
             parts = list(batches())
             if parts:
                 save_voxel_npz(out, np.concatenate([v for v, _ in parts]), np.concatenate([lab for _, lab in parts]),
                                classes)
         else:
-            from gan_core.io_utils import write_h5_dataset
+            from gan_core.data.dataset import write_h5_dataset
 
             write_h5_dataset(out, batches(), classes=classes, resolution=args.resolution)
     except BadInputError:

@@ -169,7 +169,7 @@ def _render(model, z: np.ndarray, dirs: list, path: Path, base_label: str) -> No
 
 
 def _write_csv(path: Path, dirs: list, flips: dict) -> None:
-    from gan_core.io_utils import atomic_path
+    from gan_core.files import atomic_path
 
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)

@@ -61,7 +61,7 @@ def _select(ckpt: dict, data_path: Path, n_max: int, min_voxels: int):
     import numpy as np
 
     from gan_core.data.dataset import VoxelDataset
-    from gan_core.data.render import file_sha256
+    from gan_core.files import file_sha256
 
     ds = VoxelDataset(data_path)
     state = ckpt.get("state", {})
@@ -158,7 +158,9 @@ def _images(ds, pos, args, seed: int, size: int):
     """Images (N, K, S, S, 3) uint8 of dataset positions: from --renders if it exists, else rendered."""
     import numpy as np
 
-    from gan_core.data.render import RenderSet, file_sha256, render_dataset, render_shapes
+    from gan_core.data.render import render_shapes
+    from gan_core.data.render_cache import RenderSet, render_dataset
+    from gan_core.files import file_sha256
 
     if args.renders and Path(args.renders).exists():
         with RenderSet(args.renders) as rs:
@@ -249,7 +251,7 @@ def _training_shapes(data: Path, model):  # type: ignore[no-untyped-def]
 
     from gan_core.checkpoint import load_checkpoint
     from gan_core.data.dataset import VoxelDataset
-    from gan_core.io_utils import file_sha256
+    from gan_core.files import file_sha256
 
     ds = VoxelDataset(data)
     state = load_checkpoint(model.checkpoint_path).get("state", {}) if model.checkpoint_path else {}

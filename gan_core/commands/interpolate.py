@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def resolve_z(spec: str, model, flag: str) -> np.ndarray:
     """A seed ("7") -> that seed's first z; "file.npz[:i]" -> row i of its z array (default 0)."""
     from gan_core.errors import BadFileError, BadInputError
-    from gan_core.io_utils import open_npz
+    from gan_core.files import open_npz
     from gan_core.latent import check_z
 
     if re.fullmatch(r"-?[0-9]+", spec.strip()):  # not str.isdigit: '²' and '--5' would pass it, then crash int()

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() == ".npz":
         import numpy as np
 
-        from gan_core.io_utils import atomic_path
+        from gan_core.files import atomic_path
 
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, voxels=occupied.astype(np.uint8), z=z.astype(np.float32),

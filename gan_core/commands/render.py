@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"--smooth must be >= 0, got {args.smooth}")
     from gan_core.commands._common import progress_callback
     from gan_core.data.dataset import VoxelDataset
-    from gan_core.data.render import render_dataset
+    from gan_core.data.render_cache import render_dataset
 
     ds = VoxelDataset(args.data, classes=class_list(args.classes), limit=args.limit)
     report = progress_callback("rendering", "shape")

@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gan_core.data import VoxelDataset
     from gan_core.data.split import heldout_split
-    from gan_core.io_utils import atomic_path, file_sha256, save_voxel_npz
+    from gan_core.data.dataset import save_voxel_npz
+    from gan_core.files import atomic_path, file_sha256
 
     path = existing_file(args.data, "--data")
     ds = VoxelDataset(path)

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from gan_core.errors import BadFileError, BadInputError
-from gan_core.io_utils import atomic_path
+from gan_core.files import atomic_path
 
 __all__ = ["read_binvox", "write_binvox"]
 

@@ -1,9 +1,12 @@
-"""Voxel datasets over the two documented layouts.
+"""Voxel datasets over the two documented layouts: the reader (VoxelDataset) and the writers
+(:func:`save_voxel_npz`, :func:`write_h5_dataset`), held to the same checks.
 
 * ``.npz``: arrays ``voxels`` (N, R, R, R) uint8 in {0, 1}, ``labels`` (N,) int64, ``classes`` (C,) str.
   Read whole into memory (npz cannot be memory-mapped); fine up to a few GB.
-* ``.h5`` / ``.hdf5``: the same three datasets, ``voxels`` chunked one shape per chunk; read lazily, a batch
-  at a time, so sets larger than RAM train with flat memory.
+* ``.h5`` / ``.hdf5``: the same three datasets, ``voxels`` chunked one shape per chunk (lzf-compressed) so a
+  reader pulls single shapes cheaply; read lazily, a batch at a time, so sets larger than RAM train with flat
+  memory. ``classes`` is a UTF-8 variable-length string dataset. Written streaming, so sets larger than RAM
+  can be written too.
 
 Both are held to the same checks (gan_core.voxel_checks) when opened, before any voxel data is read: grids
 of MIN_GRID^3 to MAX_GRID^3, numeric, finite (a float HDF5 set is scanned once, a batch at a time), an HDF5
@@ -15,17 +18,19 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from gan_core.data.resample import resample
 from gan_core.errors import BadFileError, BadInputError
-from gan_core.io_utils import check_hdf5_heaps, npz_header, open_npz
+from gan_core.files import atomic_path, npz_header, open_npz
+from gan_core.guarded_h5 import atomic_h5, check_hdf5_heaps
 from gan_core.memory import check_memory
 from gan_core.voxel_checks import binarize_voxels, check_h5_voxels, check_voxel_layout
 
 H5_SUFFIXES = (".h5", ".hdf5")
+H5_FORMAT_VERSION = 1
 _HEAP_CHECK_MAX_BYTES = 256 << 20  # check_hdf5_heaps reads the whole file: ~0.1 s at this size
 _SCAN_BATCH = 256  # shapes per read when a float HDF5 set is scanned for NaN
 _BYTES_PER_SHAPE = 16  # what opening a set keeps per shape (row index and label, int64)
@@ -233,3 +238,144 @@ def _check_labels(labels: np.ndarray, classes: list[str], n: int, path: Path) ->
     if n and (labels.min() < 0 or labels.max() >= len(classes)):
         raise BadFileError(f"{path}: labels must index 'classes' (0..{len(classes) - 1})")
     return labels.astype(np.int64)
+
+
+# -- writers ------------------------------------------------------------------------------------------------
+def _as_voxel_stack(voxels: np.ndarray) -> np.ndarray:
+    """The readers' checks (gan_core.voxel_checks), so a writer never makes a file they refuse."""
+    vox = np.asarray(voxels)
+    check_voxel_layout(vox.shape, vox.dtype, error=BadInputError)
+    return binarize_voxels(vox, error=BadInputError)
+
+
+def _check_labels_classes(labels: np.ndarray, classes: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    lab = np.asarray(labels)
+    if lab.shape != (n,) or (n and lab.dtype.kind not in "iu"):
+        raise BadInputError(f"labels must be {n} integers, got shape {lab.shape} dtype {lab.dtype}")
+    names = [str(c) for c in classes]
+    if not names:
+        raise BadInputError("classes must name at least one class")
+    if len(set(names)) != len(names):
+        raise BadInputError(f"class names must be unique, got {names}")
+    if n and (lab.min() < 0 or lab.max() >= len(names)):
+        raise BadInputError(f"labels must index classes (0..{len(names) - 1}), got {lab.min()}..{lab.max()}")
+    return lab.astype(np.int64), np.array(names, dtype=str)
+
+
+def save_voxel_npz(
+    path: str | Path,
+    voxels: np.ndarray,
+    labels: np.ndarray | None = None,
+    classes: Sequence[str] | None = None,
+    **extra_arrays: np.ndarray,
+) -> Path:
+    """Write a voxel set in the npz layout, atomically and compressed.
+
+    Parameters
+    ----------
+    path : str or Path
+        Target ``.npz`` file.
+    voxels : ndarray (N, R, R, R)
+        Occupancy; bool/int grids are stored as ``> 0``, float grids as ``> 0.5``, both as uint8.
+    labels : ndarray (N,) of int, optional
+        Class indices into ``classes``; all zeros when omitted.
+    classes : sequence of str, optional
+        Class names; ``["shape"]`` when omitted.
+    **extra_arrays
+        Further arrays stored under their keyword (e.g. ``z`` for generated shapes).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    vox = _as_voxel_stack(voxels)
+    n = len(vox)
+    lab, names = _check_labels_classes(np.zeros(n, np.int64) if labels is None else labels, ["shape"] if classes is None else list(classes), n)
+    clash = {"voxels", "labels", "classes"} & extra_arrays.keys()
+    if clash:
+        raise BadInputError(f"extra array names clash with the layout: {sorted(clash)}")
+    arrays = {"voxels": vox, "labels": lab, "classes": names, **{k: np.asarray(v) for k, v in extra_arrays.items()}}
+    if any(a.dtype == object for a in arrays.values()):
+        raise BadInputError("object arrays cannot be stored without pickling; convert them to numbers or str")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        # A file object stops numpy from appending '.npz' to the temporary name.
+        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+    return Path(path)
+
+
+VoxelBatches = Iterable[tuple[np.ndarray, np.ndarray]]
+
+
+def write_h5_dataset(
+    path: str | Path,
+    voxels: np.ndarray | VoxelBatches,
+    labels: np.ndarray | None = None,
+    classes: Sequence[str] | None = None,
+    resolution: int | None = None,
+) -> int:
+    """Write a voxel set as HDF5, streaming so sets larger than RAM can be written.
+
+    Parameters
+    ----------
+    path : str or Path
+        Target ``.h5`` file, replaced atomically when the write completes.
+    voxels : ndarray (N, R, R, R) or iterable of (voxels (B, R, R, R), labels (B,))
+        Either a whole array (then ``labels`` gives its labels) or batches, which are appended one at a
+        time to resizable datasets. Grids of another size are resampled to ``resolution``.
+    labels : ndarray (N,) of int, optional
+        Labels for an array input (zeros when omitted); must be None for batch input.
+    classes : sequence of str, optional
+        Class names (``["shape"]`` when omitted). Read after the batches are consumed, so a generator
+        may append names to the list it was given while it runs.
+    resolution : int, optional
+        Grid size R stored; taken from the first batch when omitted.
+
+    Returns
+    -------
+    int
+        The number of shapes written.
+    """
+    import h5py
+
+    if isinstance(voxels, np.ndarray):
+        n = len(voxels) if voxels.ndim else 0
+        batches: VoxelBatches = [(voxels, np.zeros(n, np.int64) if labels is None else np.asarray(labels))]
+    else:
+        if labels is not None:
+            raise BadInputError("labels must come inside the batches when voxels is an iterable")
+        batches = voxels
+    class_list = classes if classes is not None else ["shape"]
+    written = 0
+    with atomic_h5(path) as h5:
+        vox_ds = lab_ds = None
+        for vox_batch, lab_batch in batches:
+            vox = _as_voxel_stack(vox_batch)
+            lab = np.asarray(lab_batch)
+            if lab.shape != (len(vox),) or (len(vox) and lab.dtype.kind not in "iu"):
+                raise BadInputError(f"a batch of {len(vox)} shapes came with labels of shape {lab.shape}")
+            if vox_ds is None:
+                resolution = int(resolution or vox.shape[1])
+                r = resolution
+                vox_ds = h5.create_dataset(
+                    "voxels", shape=(0, r, r, r), maxshape=(None, r, r, r), dtype=np.uint8,
+                    chunks=(1, r, r, r), compression="lzf",
+                )
+                lab_ds = h5.create_dataset("labels", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,))
+            if vox.shape[1] != resolution:
+                vox = resample(vox, resolution)
+            assert lab_ds is not None
+            vox_ds.resize(written + len(vox), axis=0)
+            vox_ds[written:] = vox
+            lab_ds.resize(written + len(vox), axis=0)
+            lab_ds[written:] = lab.astype(np.int64)
+            written += len(vox)
+        if vox_ds is None or written == 0:
+            raise BadInputError(f"{path}: nothing to write (no shapes)")
+        assert lab_ds is not None
+        all_labels = lab_ds[()]
+        _, names = _check_labels_classes(all_labels, class_list, written)
+        h5.create_dataset("classes", data=names.tolist(), dtype=h5py.string_dtype("utf-8"))
+        h5.attrs["resolution"] = int(resolution or 0)
+        h5.attrs["gan3d_format"] = H5_FORMAT_VERSION
+    return written

@@ -36,7 +36,7 @@ from gan_core.data.binvox import read_binvox
 from gan_core.data.mesh_readers import MESH_SUFFIXES, read_mesh
 from gan_core.data.resample import resample
 from gan_core.errors import BadFileError, BadInputError, Gan3dError
-from gan_core.io_utils import npz_header, open_npz
+from gan_core.files import npz_header, open_npz
 from gan_core.memory import check_memory
 from gan_core.voxel_checks import MAX_GRID, MIN_GRID, binarize_voxels, check_h5_voxels, check_voxel_layout
 

@@ -10,8 +10,8 @@ gradient, noise or striped/checked background. That is the ``clean`` style (the 
 coloured lights, materials, wider camera ranges, detector-like off-centre crops, rooms, textures and other
 furniture behind, occluders in front, blur, colour jitter and JPEG artefacts.
 
-Renders are cached in HDF5 by :func:`render_dataset` and read by :class:`RenderSet`
-(:mod:`gan_core.data.render_cache`, re-exported here).
+Renders are cached in HDF5 by :func:`gan_core.data.render_cache.render_dataset` and read by its
+:class:`~gan_core.data.render_cache.RenderSet`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gan_core.data.render_cache import FORMAT_VERSION, RenderSet, RenderStats, render_dataset
 from gan_core.data.render_photo import STYLES
 from gan_core.data.render_scene import (
     ELEVATION_RANGE, SMOOTH_ITERATIONS, draw_look, random_background, shape_rng, view_angles,
 )
 from gan_core.errors import BadInputError
-from gan_core.io_utils import file_sha256
 
-__all__ = ["ELEVATION_RANGE", "FORMAT_VERSION", "SMOOTH_ITERATIONS", "STYLES", "RenderSet", "RenderStats",
-           "Renderer", "file_sha256", "render_dataset", "render_shapes", "shape_rng"]
+__all__ = ["ELEVATION_RANGE", "SMOOTH_ITERATIONS", "STYLES", "Renderer", "render_shapes", "shape_rng"]
 
 SUPERSAMPLE = 1.5  # render at 1.5x the output size, then crop to the object and downsample
 

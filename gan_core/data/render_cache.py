@@ -12,7 +12,7 @@ Layout:
 A run writes ``OUT.partial.h5`` and renames it to ``OUT`` when every shape is done; a killed run resumes
 from the partial file, skipping the shapes already rendered. View parameters depend only on (seed, row), so
 a resumed file equals an uninterrupted one. A shape is marked done only after its images are on disk, and the
-partial file is written through :class:`gan_core.io_utils.GuardedH5`, so a full disk is one BadFileError
+partial file is written through :class:`gan_core.guarded_h5.GuardedH5`, so a full disk is one BadFileError
 (never an HDF5 crash) and rolls the file back to its last commit: the next run resumes from the shapes done
 by then. A partial file made with another ``style`` is refused, not restarted (it may hold hours of work).
 
@@ -33,9 +33,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from gan_core.data.dataset import VoxelDataset
+from gan_core.data.render import STYLES, Renderer
 from gan_core.data.render_scene import SMOOTH_ITERATIONS, shape_rng
 from gan_core.errors import BadFileError, BadInputError
-from gan_core.io_utils import GuardedH5, file_sha256
+from gan_core.files import file_sha256
+from gan_core.guarded_h5 import GuardedH5
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +100,6 @@ def render_dataset(
     -------
     RenderStats (renders_per_s measures this call's rendering, meshing and writing included).
     """
-    from gan_core.data.dataset import VoxelDataset
-    from gan_core.data.render import STYLES, Renderer  # the renderer imports this module
-
     ds = dataset if isinstance(dataset, VoxelDataset) else VoxelDataset(dataset)
     if views < 1:
         raise BadInputError(f"--views must be >= 1, got {views}")

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from gan_core.errors import BadInputError
-from gan_core.io_utils import save_voxel_npz
+from gan_core.data.dataset import save_voxel_npz
 
 __all__ = ["CLASSES", "box", "chair", "cylinder", "make_synthetic_dataset", "save_npz", "sphere", "table"]
 

@@ -25,10 +25,9 @@ from gan_core.features.bank_file import BANK_FORMAT, BANK_VERSION
 from gan_core.features.build import build_bank, dataset_features
 from gan_core.features.extract import KINDS, extract_feature_sets, extract_features, feature_dim, prepare_voxels
 from gan_core.features.search import FAISS_MIN_ROWS, METRICS, ONE_THREAD_WORK, faiss_available, select_backend
-from gan_core.io_utils import file_sha256
 
 __all__ = [
     "BANK_FORMAT", "BANK_VERSION", "FAISS_MIN_ROWS", "KINDS", "METRICS", "ONE_THREAD_WORK", "FeatureBank", "build_bank",
-    "dataset_features", "extract_feature_sets", "extract_features", "faiss_available", "feature_dim", "file_sha256",
+    "dataset_features", "extract_feature_sets", "extract_features", "faiss_available", "feature_dim",
     "pack_voxels", "prepare_voxels", "select_backend",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 
 from gan_core.errors import BadCheckpointError, BadFileError, BadInputError
 from gan_core.features.extract import KINDS
-from gan_core.io_utils import atomic_h5, check_hdf5_heaps
+from gan_core.guarded_h5 import atomic_h5, check_hdf5_heaps
 from gan_core.projection import SketchedPCA
 
 if TYPE_CHECKING:

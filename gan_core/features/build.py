@@ -9,7 +9,7 @@ import numpy as np
 from gan_core.errors import BadInputError
 from gan_core.features.bank import FeatureBank, pack_voxels
 from gan_core.features.extract import KINDS, extract_feature_sets, feature_dim
-from gan_core.io_utils import file_sha256
+from gan_core.files import file_sha256
 
 if TYPE_CHECKING:
     from gan_core.data.dataset import VoxelDataset

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ALLOWED = {"gan_core.runtime", "gan_core.latent", "gan_core.mesh", "gan_core.errors", "gan_core.io_utils"}
+ALLOWED = {"gan_core.runtime", "gan_core.latent", "gan_core.mesh", "gan_core.errors", "gan_core.files"}
 EXPLORER = Path(__file__).resolve().parents[2] / "explorer"
 
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from gan_core.io_utils import save_voxel_npz
+from gan_core.data.dataset import save_voxel_npz
 from explorer.panels.training import TrainingPanel
 
 
