@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
-from PyQt6.QtCore import QEvent, QObject, QTimer, pyqtSignal
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtWidgets import QWidget
 
 from explorer.state import LOOK_FIELDS, SessionState
 from explorer.viewport import CameraLink, ShapeView
+from explorer.visibility import Visibility
 from explorer.workers import GenerationService, JobRunner, ShapeResult
 
 log = logging.getLogger(__name__)
@@ -87,10 +89,23 @@ class AppContext(QObject):
         self.service.shutdown()
 
 
+class ShapeSink(Protocol):
+    """What a :class:`ShapeChannel` shows its shapes on, a widget: a :class:`ShapeView`, a
+    :class:`explorer.widgets.Thumb`, or a panel that shows them its own way (the map's points, the keyframe
+    strip, the neighbours list)."""
+
+    def set_result(self, result: ShapeResult) -> None:
+        """Show ``result`` (voxels, mesh or a job's ``extra``)."""
+
+    def set_status(self, text: str) -> None:
+        """A line about the shape: "empty" (no shape to show), an error message, or "" (all well)."""
+
+
 class ShapeChannel(QObject):
     """Keeps ``view`` showing ``z_of()``: re-requests when one of ``fields`` (or the iso level, display mode
-    or model) changes, shows only the service's current result for its target. A hidden view (another tab)
-    asks for nothing until it is shown, so the visible views get the generator first.
+    or model) changes, shows only the service's current result for its target. A view off screen (another
+    tab, a closed dock or one behind another tab: :mod:`explorer.visibility`) asks for nothing until it is on
+    screen, so the views on screen get the generator first.
 
     At most one request per view is in flight: changes that arrive meanwhile are folded into one request
     sent when it returns (with the newest z, read then). So during a slider drag the view shows a new
@@ -99,15 +114,20 @@ class ShapeChannel(QObject):
     without the worker; a change that leaves the shape as it is (the same z, level, display and model: a
     slider snapped to a precomputed position) asks for nothing.
 
-    ``display`` None follows the state's display mode; "none" asks for voxels only (thumbnails).
+    ``display`` None follows the state's display mode; "none" asks for voxels only (thumbnails). A
+    ``caption`` needs a :class:`ShapeView`.
     """
 
     shown = pyqtSignal(object)  # the ShapeResult now on screen
 
-    def __init__(self, ctx: AppContext, target: str, view: Any, z_of: Callable[[], np.ndarray | None],
+    def __init__(self, ctx: AppContext, target: str, view: ShapeSink, z_of: Callable[[], np.ndarray | None],
                  fields: frozenset[str], *, caption: Callable[[], str] | None = None, display: str | None = None,
                  link_camera: bool = True, job_of: Callable[[], Any] | None = None,
                  min_interval_ms: int = 0) -> None:
+        if not isinstance(view, QWidget):
+            raise TypeError(f"a ShapeChannel shows its shapes on a widget, not {type(view).__name__}")
+        if caption is not None and not isinstance(view, ShapeView):
+            raise TypeError(f"a caption needs a ShapeView, not {type(view).__name__}")
         super().__init__(view)
         self.ctx, self.target, self.view, self.z_of = ctx, target, view, z_of
         self.job_of = job_of
@@ -120,11 +140,10 @@ class ShapeChannel(QObject):
         self.caption = caption
         self.display = display
         self.result: ShapeResult | None = None
-        self.stale = True
+        self.visibility = Visibility(view, self.refresh)
         self._inflight = 0  # id of the request on its way, 0 if none
         self._again = False  # something changed while it was on its way
         self._sent: tuple[Any, ...] | None = None  # what the last request asked for (shown or on its way)
-        view.installEventFilter(self)
         ctx.service.subscribe(target, self._show)
         ctx.service.failed.connect(self._failed)
         ctx.state.changed.connect(self._on_changed)
@@ -140,23 +159,15 @@ class ShapeChannel(QObject):
     def _on_model(self, _model: Any) -> None:
         self.refresh()
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
-        if event.type() == QEvent.Type.Show and self.stale:
-            self.refresh()
-        return False
-
     def refresh(self) -> None:
         self.ctx.waiting.discard(self)
-        if not self.view.isVisible():
-            self.stale = True  # catch up when shown
-            return
-        self.stale = False
+        if not self.visibility.due():
+            return  # asked again once the view is on screen
         z = self.z_of()
         if z is None:
             self._sent = None
             self.ctx.service.cancel(self.target)
-            if hasattr(self.view, "set_status"):
-                self.view.set_status("empty")
+            self.view.set_status("empty")
             return
         state = self.ctx.state
         display = self.display or state.display
@@ -198,8 +209,7 @@ class ShapeChannel(QObject):
         if target != self.target:
             return
         self._sent = None
-        if hasattr(self.view, "set_status"):
-            self.view.set_status(message)
+        self.view.set_status(message)
         self._returned()
 
     def _show(self, result: ShapeResult) -> None:
@@ -208,7 +218,7 @@ class ShapeChannel(QObject):
 
     def _show_result(self, result: ShapeResult) -> None:
         self.result = result
-        if self.caption is not None and hasattr(self.view, "set_caption"):
+        if self.caption is not None and isinstance(self.view, ShapeView):
             self.view.set_caption(self.caption())  # with the shape, in the same repaint
         self.view.set_result(result)
         self.shown.emit(result)

@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-from PyQt6.QtCore import QEvent, QObject
+from PyQt6.QtCore import QObject
 from PyQt6.QtWidgets import QWidget
 
 from explorer.context import AppContext
 from explorer.state import LOOK_FIELDS
+from explorer.visibility import Visibility
 from explorer.workers import ShapeResult
 
 PATH_STEPS = 101  # t in steps of 0.01, the play step: a drag shows a new shape every 0.01
@@ -33,7 +34,7 @@ def coarse_to_fine(n: int) -> np.ndarray:
 
 
 class PathPreview(QObject):
-    """Precomputes the path ``path_z(t)`` of ``panel`` at ``steps`` positions while ``panel`` is shown.
+    """Precomputes the path ``path_z(t)`` of ``panel`` at ``steps`` positions while ``panel`` is on screen.
 
     ``fields`` are the state fields the path depends on (besides level, display and model).
     """
@@ -50,8 +51,7 @@ class PathPreview(QObject):
         self.zs: np.ndarray | None = None  # (steps, z_dim) float32, the path's positions
         self._order = coarse_to_fine(steps)
         self._next = 0  # into _order: the first position not yet asked for
-        self._stale = True
-        panel.installEventFilter(self)
+        self.visibility = Visibility(panel, self.restart)
         ctx.service.subscribe(self.TARGET, self._chunk_done)
         ctx.state.changed.connect(lambda fields: self.restart() if fields & self.fields else None)
         ctx.state.modelChanged.connect(lambda _m: self.restart())
@@ -69,11 +69,9 @@ class PathPreview(QObject):
         return self.zs[int(round(float(np.clip(t, 0.0, 1.0)) * (len(self.t) - 1)))]
 
     def restart(self) -> None:
-        """A new path: forget the old positions and ask for the new ones (once the panel is shown)."""
-        if not self.panel.isVisible():
-            self._stale = True
+        """A new path: forget the old positions and ask for the new ones (once the panel is on screen)."""
+        if not self.visibility.due():
             return
-        self._stale = False
         zs = self.path_z(self.t)
         self.zs = None if zs is None else np.ascontiguousarray(zs, np.float32)
         self._next = 0
@@ -92,11 +90,6 @@ class PathPreview(QObject):
     def _chunk_done(self, _result: ShapeResult) -> None:
         self._next += self.chunk
         self._send()
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
-        if event.type() == QEvent.Type.Show and self._stale:
-            self.restart()
-        return False
 
     def detach(self, *_args: Any) -> None:
         self.ctx.service.unsubscribe(self.TARGET)

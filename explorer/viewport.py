@@ -26,6 +26,7 @@ from PyQt6.QtGui import QGuiApplication, QImage
 from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from explorer.thumbs import BASE_COLOR, VIEW_DIR, shade_voxels, to_qimage
+from explorer.visibility import Visibility
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,9 @@ class VtkView(ShapeView):
         self._own_camera: Any = None
         self._shared_camera: Any = None  # asked for before the interactor existed (set_shared_camera)
         self._pending: Any = None  # the last result given before the interactor existed
-        self._dirty = False
+        # renders only while on screen; catches up (on the next turn of the event loop, once the interactor
+        # made in showEvent is in) when back
+        self.visibility = Visibility(self, lambda: QTimer.singleShot(0, self.render_now))
         self._framed = False
         self._closed = False
         self._new_shape = False  # drawn by the next render
@@ -249,7 +252,7 @@ class VtkView(ShapeView):
             return
         if self._plotter is None:  # not shown yet: drawn when the interactor is made (showEvent)
             self._pending = result
-            self._dirty = True
+            self.visibility.mark_stale()
             return
         display = result.display if result.display in self._polys else "mesh"
         poly = self._polys[display]
@@ -270,10 +273,8 @@ class VtkView(ShapeView):
     def render_now(self) -> None:
         if self._closed or self._plotter is None:
             return
-        if not self.isVisible():
-            self._dirty = True  # skip while hidden (another tab, a closed dock); catch up in showEvent
-            return
-        self._dirty = False
+        if not self.visibility.due():
+            return  # skipped while off screen (another tab, a closed dock); drawn when back
         # Schedule a repaint: the interactor's paintEvent renders the scene, so calling render() here as well
         # would draw every shape twice; several updates before the next paint also fold into one.
         self.plotter.update()
@@ -282,8 +283,6 @@ class VtkView(ShapeView):
         super().showEvent(event)
         if self._plotter is None and not self._closed:
             self._build()
-        if self._dirty:
-            QTimer.singleShot(0, self.render_now)
 
     def _radius(self) -> float | None:
         pts = [p.points for p in self._polys.values() if p.n_points]

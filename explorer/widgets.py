@@ -101,8 +101,11 @@ class Thumb(QToolButton):
         self.shown_count += 1
 
     def set_result(self, result: Any) -> None:
-        """ShapeChannel interface."""
+        """ShapeChannel interface (:class:`explorer.context.ShapeSink`)."""
         self.set_voxels(result.voxels, result.level)
+
+    def set_status(self, text: str) -> None:
+        """ShapeChannel interface: a thumbnail has no status line (an empty shape shows as an empty picture)."""
 
 
 class MessageArea(QWidget):

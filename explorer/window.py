@@ -156,9 +156,7 @@ class MainWindow(QMainWindow):
         dock.setAccessibleName(f"{title} panel")
         dock.setWidget(widget)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.tabifyDockWidget(self.dock, dock)
-        widget.set_active(False)  # a tab behind retrieval until chosen
-        dock.visibilityChanged.connect(widget.set_active)
+        self.tabifyDockWidget(self.dock, dock)  # a tab behind retrieval until chosen: it works once in front
         return dock
 
     def _build_status_bar(self) -> None:

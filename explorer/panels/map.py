@@ -167,10 +167,6 @@ class MapPanel(LazyPanel):
         self.current.refresh()
         self.path.refresh()
 
-    def refresh(self) -> None:
-        self.current.refresh()
-        self.path.refresh()
-
     def _clear(self) -> None:
         self.lmap = None
         for item in self._class_items:
@@ -195,7 +191,7 @@ class MapPanel(LazyPanel):
         return self.ctx.state.path_z(np.linspace(0.0, 1.0, steps))
 
     def _job(self) -> Any:
-        if self.lmap is None or not self._active:
+        if self.lmap is None:  # (the channels ask only while the panel is on screen)
             return None
         return placement_job(self.lmap, self.ctx.state.bank)
 

@@ -86,10 +86,10 @@ def test_with_a_bank_directions_are_named_and_class_directions_offered(qtbot, pa
 def test_window_keeps_map_and_directions_idle_until_their_tab_is_chosen(qtbot, window, tmp_path, monkeypatch,
                                                                          wait_idle):
     monkeypatch.setenv("GAN3D_CACHE_DIR", str(tmp_path / "cache"))
-    assert not window.map._active and not window.directions._active
+    assert not window.map.visibility.shown() and not window.directions.visibility.shown()  # tabs behind retrieval
     assert window.directions.directions == [] and window.map.lmap is None and not (tmp_path / "cache").exists()
     window.directions.pca_params = dict(PARAMS)
     window.directions_dock.raise_()
     qtbot.waitUntil(lambda: len(window.directions.rows) == SHOWN, timeout=60000)
-    assert window.directions._active and not window.map._active
+    assert window.directions.visibility.shown() and not window.map.visibility.shown()
     wait_idle(window.ctx)

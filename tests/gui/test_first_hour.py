@@ -147,7 +147,7 @@ def test_the_map_can_be_enlarged_and_its_legend_is_off_the_plot(qtbot, window, t
     screen = window.screen().availableGeometry()  # a window of its own, two thirds of the screen or so
     qtbot.waitUntil(lambda: window.map_dock.width() >= 0.6 * screen.width(), timeout=5000)
     assert window.map_dock.height() >= 0.6 * screen.height()
-    assert panel._active and panel.lmap is not None  # still the same map, shown
+    assert panel.visibility.shown() and panel.lmap is not None  # still the same map, shown
     qtbot.mouseClick(panel.enlarge, Qt.MouseButton.LeftButton)
     assert not window.map_dock.isFloating() and window.map_dock in window.tabifiedDockWidgets(window.dock)
     window.map_dock.setFloating(True)  # floated by its title bar: the button follows

@@ -41,7 +41,7 @@ def test_a_hidden_panel_does_no_work(qtbot, ctx, tiny_bank):
     p = MapPanel(ctx)
     qtbot.addWidget(p)
     ctx.state.set_bank(tiny_bank)
-    assert not ctx.jobs.busy and p.lmap is None and p._stale
+    assert not ctx.jobs.busy and p.lmap is None and p.visibility.stale
 
 
 def test_build_then_draw_the_current_shape_and_path_live(qtbot, panel, ctx, tiny_bank, wait_idle):

@@ -70,10 +70,10 @@ def test_hidden_view_skips_rendering_and_catches_up_when_shown(qtbot, view, monk
     monkeypatch.setattr(view.plotter, "update", lambda: calls.append(1))
     view.hide()
     view.set_result(result())
-    assert calls == [] and view._dirty
+    assert calls == [] and view.visibility.stale
     view.show()
     qtbot.waitUntil(lambda: bool(calls), timeout=5000)
-    assert not view._dirty
+    assert not view.visibility.stale
 
 
 def test_linked_views_share_one_camera(qtbot):
@@ -143,7 +143,7 @@ def test_a_view_never_shown_makes_no_interactor_and_draws_its_shape_when_shown(q
     qtbot.addWidget(v)
     v.resize(320, 260)
     v.set_result(result())  # before it was ever shown: kept, nothing drawn
-    assert not v.built and v._dirty
+    assert not v.built and v.visibility.stale
     v.show()
     qtbot.waitExposed(v)
     assert v.built
