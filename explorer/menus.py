@@ -1,22 +1,30 @@
-"""Menus, shortcuts and the view toolbar of the main window (kept apart so window.py stays readable)."""
+"""Menus, shortcuts and the view toolbar of the main window (kept apart so window.py stays readable).
+
+:func:`build_menus` makes them for a window and returns them as one :class:`WindowActions`, which the window
+owns (``window.commands``). What it needs of the window is :class:`MenuHost`: this module does not import
+explorer.window, which imports it.
+"""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
-from PyQt6.QtCore import QStandardPaths, Qt
+from PyQt6.QtCore import QObject, QStandardPaths, Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
-from PyQt6.QtWidgets import QFileDialog, QLabel, QMessageBox, QToolBar
+from PyQt6.QtWidgets import (
+    QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QToolBar,
+)
 from superqt import QLabeledDoubleSlider
 
 from gan_core.runtime import list_models
 
+from explorer.context import AppContext
+from explorer.panels.interpolate import InterpolatePanel
+from explorer.session import RecentFiles
+from explorer.state import SessionState
 from explorer.widgets import describe
-
-if TYPE_CHECKING:
-    from explorer.window import MainWindow
 
 CKPT_FILTER = "Checkpoints (*.pt);;All files (*)"
 BANK_FILTER = "Feature banks (*.h5);;All files (*)"
@@ -26,9 +34,67 @@ EXPORT_FILTER = ("STL mesh (*.stl);;OBJ mesh (*.obj);;PLY mesh (*.ply);;glTF bin
 REPO = Path(__file__).resolve().parents[1]  # the source checkout (README.md, explorer/README.md) when run from it
 
 
-def _action(win: MainWindow, text: str, slot: Callable[..., object], shortcut: object = None, tip: str = "",
+class MenuHost(Protocol):
+    """What the menus use of the main window, besides its being a QMainWindow: its state, panels, docks and
+    commands."""
+
+    state: SessionState
+    ctx: AppContext
+    recent: RecentFiles
+    tabs: QTabWidget
+    interpolate: InterpolatePanel
+    dock: QDockWidget
+    map_dock: QDockWidget
+    directions_dock: QDockWidget
+    units_dock: QDockWidget
+    commands: WindowActions
+
+    def load_checkpoint(self, path: str) -> Any: ...
+    def open_bank(self, path: str) -> Any: ...
+    def open_session(self, path: str) -> None: ...
+    def save_session(self, path: str) -> None: ...
+    def export_current(self, path: str, level: float | None = None) -> Any: ...
+    def save_screenshot(self, path: str) -> bool: ...
+    def ask_open(self, title: str, filter_: str, kind: str) -> str: ...
+    def show_message(self, level: str, text: str) -> None: ...
+
+
+class WindowActions(QObject):
+    """The window's menu commands, its Recent and Model menus and the view toolbar's iso-level slider and undo /
+    redo buttons, made by :func:`build_menus`; a child of the window."""
+
+    undo: QAction
+    redo: QAction
+    mesh: QAction
+    voxels: QAction
+    link: QAction
+    reset: QAction
+    open_bank: QAction
+    save_session: QAction
+    recent_menu: QMenu
+    model_menu: QMenu
+    level: QLabeledDoubleSlider
+    toolbar_undo: QAction  # fixed labels; the command's name goes to the tooltip (set_undo_tip)
+    toolbar_redo: QAction
+    help_box: QMessageBox | None = None  # the Help box shown last
+
+    def set_undo_tip(self, command: str) -> None:
+        self.toolbar_undo.setToolTip(f"Undo {command}" if command else "Undo")
+
+    def set_redo_tip(self, command: str) -> None:
+        self.toolbar_redo.setToolTip(f"Redo {command}" if command else "Redo")
+
+
+def _main_window(win: MenuHost) -> QMainWindow:
+    """``win`` as the QMainWindow it is (dialogs, toolbars and actions need a QWidget or QObject)."""
+    if not isinstance(win, QMainWindow):
+        raise TypeError(f"menus belong to a QMainWindow, not {type(win).__name__}")
+    return win
+
+
+def _action(parent: QObject, text: str, slot: Callable[..., object], shortcut: object = None, tip: str = "",
             checkable: bool = False) -> QAction:
-    act = QAction(text, win)
+    act = QAction(text, parent)
     if shortcut is not None:
         act.setShortcut(QKeySequence(shortcut))  # type: ignore[arg-type]
     act.setToolTip(tip or text.replace("&", "").rstrip("\u2026"))
@@ -38,125 +104,129 @@ def _action(win: MainWindow, text: str, slot: Callable[..., object], shortcut: o
     return act
 
 
-def build_menus(win: MainWindow) -> None:
+def build_menus(win: MenuHost) -> WindowActions:
+    """The menus and the view toolbar of ``win``; returns their actions (the window keeps them as ``commands``)."""
+    a = WindowActions(_main_window(win))
     st, ctx = win.state, win.ctx
-    mb = win.menuBar()
+    mb = _main_window(win).menuBar()
+    assert mb is not None
     # File
     f = mb.addMenu("&File")
-    f.addAction(_action(win, "Open &checkpoint\u2026", lambda: _open(win, "Open checkpoint", CKPT_FILTER,
-                                                                       "checkpoints", win.load_checkpoint),
+    f.addAction(_action(a, "Open &checkpoint\u2026", lambda: _open(win, "Open checkpoint", CKPT_FILTER,
+                                                                     "checkpoints", win.load_checkpoint),
                         QKeySequence.StandardKey.Open, "Load a trained model (.pt)"))
-    open_bank = _action(win, "Open feature &bank\u2026",
-                        lambda: _open(win, "Open feature bank", BANK_FILTER, "banks", win.open_bank), "Ctrl+B",
-                        "Open a feature bank for nearest-neighbour retrieval")
-    f.addAction(open_bank)
-    ctx.actions["open_bank"] = open_bank
+    a.open_bank = _action(a, "Open feature &bank\u2026",
+                          lambda: _open(win, "Open feature bank", BANK_FILTER, "banks", win.open_bank), "Ctrl+B",
+                          "Open a feature bank for nearest-neighbour retrieval")
+    f.addAction(a.open_bank)
+    ctx.actions["open_bank"] = a.open_bank
     f.addSeparator()
-    f.addAction(_action(win, "Open &session\u2026", lambda: _open(win, "Open session", SESSION_FILTER, "sessions",
-                                                                    win.open_session), "Ctrl+Shift+O"))
-    f.addAction(_action(win, "&Save session\u2026", lambda: _save(win, "Save session", "session.json",
-                                                                   SESSION_FILTER, win.save_session),
-                        QKeySequence.StandardKey.Save))
-    win.recent_menu = f.addMenu("&Recent files")
-    win.recent_menu.aboutToShow.connect(lambda: _fill_recent(win))
+    f.addAction(_action(a, "Open &session\u2026", lambda: _open(win, "Open session", SESSION_FILTER, "sessions",
+                                                                  win.open_session), "Ctrl+Shift+O"))
+    a.save_session = _action(a, "&Save session\u2026", lambda: _save(win, "Save session", "session.json",
+                                                                      SESSION_FILTER, win.save_session),
+                             QKeySequence.StandardKey.Save)
+    f.addAction(a.save_session)
+    a.recent_menu = f.addMenu("&Recent files")
+    a.recent_menu.aboutToShow.connect(lambda: _fill_recent(win, a.recent_menu))
     f.addSeparator()
-    f.addAction(_action(win, "&Export current shape\u2026", lambda: _save(win, "Export current shape", "shape.stl",
-                                                                          EXPORT_FILTER, win.export_current), "Ctrl+E",
+    f.addAction(_action(a, "&Export current shape\u2026", lambda: _save(win, "Export current shape", "shape.stl",
+                                                                        EXPORT_FILTER, win.export_current), "Ctrl+E",
                         "Save the current shape as STL, OBJ, PLY, GLB, glTF, 3MF or binvox"))
-    f.addAction(_action(win, "Save screens&hot\u2026", lambda: _save(win, "Save screenshot", "explorer.png",
-                                                                      "PNG image (*.png)", win.save_screenshot),
+    f.addAction(_action(a, "Save screens&hot\u2026", lambda: _save(win, "Save screenshot", "explorer.png",
+                                                                    "PNG image (*.png)", win.save_screenshot),
                         "F12", "Save a PNG of the whole window"))
     f.addSeparator()
-    f.addAction(_action(win, "&Quit", win.close, QKeySequence.StandardKey.Quit))
+    f.addAction(_action(a, "&Quit", _main_window(win).close, QKeySequence.StandardKey.Quit))
     # Edit
     e = mb.addMenu("&Edit")
-    undo = st.undo_stack.createUndoAction(win, "&Undo")
-    undo.setShortcut(QKeySequence.StandardKey.Undo)
-    redo = st.undo_stack.createRedoAction(win, "&Redo")
-    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-    e.addActions([undo, redo])
-    win.undo_action, win.redo_action = undo, redo
+    a.undo = st.undo_stack.createUndoAction(a, "&Undo")
+    a.undo.setShortcut(QKeySequence.StandardKey.Undo)
+    a.redo = st.undo_stack.createRedoAction(a, "&Redo")
+    a.redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    e.addActions([a.undo, a.redo])
     # View
     v = mb.addMenu("&View")
-    group = QActionGroup(win)
-    win.act_mesh = _action(win, "Smooth &mesh", lambda: st.set_display("mesh"), "Ctrl+1",
-                           "Show shapes as smooth marching-cubes surfaces", checkable=True)
-    win.act_voxels = _action(win, "&Voxels", lambda: st.set_display("voxels"), "Ctrl+2",
-                             "Show shapes as voxel cubes", checkable=True)
-    for a in (win.act_mesh, win.act_voxels):
-        group.addAction(a)
-        v.addAction(a)
+    group = QActionGroup(a)
+    a.mesh = _action(a, "Smooth &mesh", lambda: st.set_display("mesh"), "Ctrl+1",
+                     "Show shapes as smooth marching-cubes surfaces", checkable=True)
+    a.voxels = _action(a, "&Voxels", lambda: st.set_display("voxels"), "Ctrl+2", "Show shapes as voxel cubes",
+                       checkable=True)
+    for act in (a.mesh, a.voxels):
+        group.addAction(act)
+        v.addAction(act)
     v.addSeparator()
-    win.act_link = _action(win, "&Link cameras", lambda on: st.set_linked(on), "Ctrl+L",
-                           "Rotate all 3D views together", checkable=True)
-    v.addAction(win.act_link)
-    win.act_reset = _action(win, "&Reset view", ctx.cameras.reset, "Ctrl+R", "Back to the default 3/4 view")
-    v.addAction(win.act_reset)
-    v.addAction(_action(win, "&Play / pause", lambda: win.interpolate.play.toggle(), "Ctrl+P",
+    a.link = _action(a, "&Link cameras", lambda on: st.set_linked(on), "Ctrl+L", "Rotate all 3D views together",
+                     checkable=True)
+    v.addAction(a.link)
+    a.reset = _action(a, "&Reset view", ctx.cameras.reset, "Ctrl+R", "Back to the default 3/4 view")
+    v.addAction(a.reset)
+    v.addAction(_action(a, "&Play / pause", lambda: win.interpolate.play.toggle(), "Ctrl+P",
                         "Animate the interpolation"))
     v.addSeparator()
     for dock in (win.dock, win.map_dock, win.directions_dock, win.units_dock):
         v.addAction(dock.toggleViewAction())
     for i in range(win.tabs.count()):
-        v.addAction(_action(win, f"Go to {win.tabs.tabText(i)}", lambda _c=False, i=i: win.tabs.setCurrentIndex(i),
+        v.addAction(_action(a, f"Go to {win.tabs.tabText(i)}", lambda _c=False, i=i: win.tabs.setCurrentIndex(i),
                             f"Alt+{i + 1}"))
     # Model
-    win.model_menu = mb.addMenu("&Model")
-    fill_model_menu(win)
+    a.model_menu = mb.addMenu("&Model")
+    _fill_model_menu(win, a)
     # Help
     h = mb.addMenu("&Help")
-    h.addAction(_action(win, "&Keyboard shortcuts", lambda: _show_help(win, "Keyboard shortcuts", shortcuts_html(win)),
+    h.addAction(_action(a, "&Keyboard shortcuts", lambda: _show_help(win, "Keyboard shortcuts", shortcuts_html(win)),
                         "F1", "The keys of every menu command"))
-    h.addAction(_action(win, "&Documentation", lambda: _show_help(win, "Documentation", docs_html()), None,
+    h.addAction(_action(a, "&Documentation", lambda: _show_help(win, "Documentation", docs_html()), None,
                         "Where the documentation is: the READMEs, gan3d --help, the log"))
     h.addSeparator()
-    h.addAction(_action(win, "&About 3D-GAN Explorer", lambda: _show_help(win, "About 3D-GAN Explorer",
-                                                                           about_html(win)), None,
+    h.addAction(_action(a, "&About 3D-GAN Explorer", lambda: _show_help(win, "About 3D-GAN Explorer",
+                                                                         about_html(win)), None,
                         "Version, the model and device in use, and where this comes from"))
-    _build_toolbar(win)
-    sync_view_actions(win)
+    _build_toolbar(win, a)
+    sync_view_actions(st, a)
+    return a
 
 
-def _build_toolbar(win: MainWindow) -> None:
+def _build_toolbar(win: MenuHost, a: WindowActions) -> None:
     st = win.state
     tb = QToolBar("View")
     tb.setObjectName("view-toolbar")
     tb.setAccessibleName("View toolbar")
     tb.setMovable(False)
-    win.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
-    for a in (win.act_mesh, win.act_voxels):
-        tb.addAction(a)
+    _main_window(win).addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+    for act in (a.mesh, a.voxels):
+        tb.addAction(act)
     tb.addSeparator()
     tb.addWidget(QLabel(" Iso level "))
-    win.level = describe(QLabeledDoubleSlider(Qt.Orientation.Horizontal), "Iso level",
-                         "Occupancy threshold of the surface (0.05 to 0.95, steps of 0.01)")
-    win.level.setRange(0.05, 0.95)
-    win.level.setSingleStep(0.01)
-    win.level.setDecimals(2)
-    win.level.setValue(st.level)
-    win.level.setMaximumWidth(260)
-    win.level.setTracking(False)  # regenerate on release / typing, not on every pixel of a drag
-    win.level.valueChanged.connect(lambda v: st.set_level(round(float(v), 2)))
-    for child in win.level.findChildren(object):
+    a.level = level = describe(QLabeledDoubleSlider(Qt.Orientation.Horizontal), "Iso level",
+                               "Occupancy threshold of the surface (0.05 to 0.95, steps of 0.01)")
+    level.setRange(0.05, 0.95)
+    level.setSingleStep(0.01)
+    level.setDecimals(2)
+    level.setValue(st.level)
+    level.setMaximumWidth(260)
+    level.setTracking(False)  # regenerate on release / typing, not on every pixel of a drag
+    level.valueChanged.connect(lambda v: st.set_level(round(float(v), 2)))
+    for child in level.findChildren(object):
         if hasattr(child, "setAccessibleName") and hasattr(child, "setToolTip"):
             child.setAccessibleName("Iso level")
             child.setToolTip("Occupancy threshold of the surface")
-    tb.addWidget(win.level)
+    tb.addWidget(level)
     tb.addSeparator()
-    tb.addAction(win.act_link)
-    tb.addAction(win.act_reset)
+    tb.addAction(a.link)
+    tb.addAction(a.reset)
     tb.addSeparator()
     # Fixed labels: the menu's actions carry the command's name ("Undo Set B to seed 23"), which would make
     # the toolbar jump in width at every edit; here the name goes to the tooltip.
     stack = st.undo_stack
-    win.tb_undo = _action(win, "Undo", stack.undo, None, "Undo")
-    win.tb_redo = _action(win, "Redo", stack.redo, None, "Redo")
+    a.toolbar_undo = _action(a, "Undo", stack.undo, None, "Undo")
+    a.toolbar_redo = _action(a, "Redo", stack.redo, None, "Redo")
     for act, can, can_changed, text_changed, tip in (
-            (win.tb_undo, stack.canUndo, stack.canUndoChanged, stack.undoTextChanged, win.set_undo_tip),
-            (win.tb_redo, stack.canRedo, stack.canRedoChanged, stack.redoTextChanged, win.set_redo_tip)):
+            (a.toolbar_undo, stack.canUndo, stack.canUndoChanged, stack.undoTextChanged, a.set_undo_tip),
+            (a.toolbar_redo, stack.canRedo, stack.canRedoChanged, stack.redoTextChanged, a.set_redo_tip)):
         act.setEnabled(can())
         can_changed.connect(act.setEnabled)
-        text_changed.connect(tip)  # a bound method of the window: disconnected when the window goes
+        text_changed.connect(tip)  # a bound method of the window's child: disconnected when the window goes
         tb.addAction(act)
     for act in tb.actions():
         btn = tb.widgetForAction(act)
@@ -164,19 +234,24 @@ def _build_toolbar(win: MainWindow) -> None:
             describe(btn, act.text().replace("&", ""), act.toolTip())
 
 
-def sync_view_actions(win: MainWindow) -> None:
-    st = win.state
-    win.act_mesh.setChecked(st.display == "mesh")
-    win.act_voxels.setChecked(st.display == "voxels")
-    win.act_link.setChecked(st.linked)
-    if abs(win.level.value() - st.level) > 1e-6:
-        win.level.blockSignals(True)
-        win.level.setValue(st.level)
-        win.level.blockSignals(False)
+def sync_view_actions(st: SessionState, a: WindowActions) -> None:
+    """The View menu's checks and the iso-level slider follow the state (an undo, a session opened)."""
+    a.mesh.setChecked(st.display == "mesh")
+    a.voxels.setChecked(st.display == "voxels")
+    a.link.setChecked(st.linked)
+    if abs(a.level.value() - st.level) > 1e-6:
+        a.level.blockSignals(True)
+        a.level.setValue(st.level)
+        a.level.blockSignals(False)
 
 
-def fill_model_menu(win: MainWindow) -> None:
-    menu = win.model_menu
+def fill_model_menu(win: MenuHost) -> None:
+    """The Model menu anew: the bundled models (the current one checked), then Open checkpoint."""
+    _fill_model_menu(win, win.commands)
+
+
+def _fill_model_menu(win: MenuHost, a: WindowActions) -> None:
+    menu = a.model_menu
     menu.clear()
     try:
         models = list_models()
@@ -185,19 +260,20 @@ def fill_model_menu(win: MainWindow) -> None:
         win.show_message("warning", str(e))
     current = win.state.model
     for m in models:
-        act = _action(win, m.name, lambda _c=False, m=m: _load_bundled(win, m), None,
+        act = _action(a, m.name, lambda _c=False, m=m: _load_bundled(win, m), None,
                       m.description or str(m.checkpoint), checkable=True)
         act.setChecked(current is not None and current.checkpoint_path == m.checkpoint)
         menu.addAction(act)
     if not models:
         none = menu.addAction("(no bundled models installed)")
+        assert none is not None
         none.setEnabled(False)
     menu.addSeparator()
-    menu.addAction(_action(win, "Open checkpoint\u2026", lambda: _open(win, "Open checkpoint", CKPT_FILTER,
-                                                                       "checkpoints", win.load_checkpoint)))
+    menu.addAction(_action(a, "Open checkpoint\u2026", lambda: _open(win, "Open checkpoint", CKPT_FILTER,
+                                                                        "checkpoints", win.load_checkpoint)))
 
 
-def _load_bundled(win: MainWindow, entry: object) -> None:
+def _load_bundled(win: MenuHost, entry: object) -> None:
     win.load_checkpoint(entry.name)  # type: ignore[attr-defined]  # by name: the registry's name and seeds
     bank = getattr(entry, "bank", None)
     if bank is not None and Path(bank).exists():
@@ -205,34 +281,36 @@ def _load_bundled(win: MainWindow, entry: object) -> None:
         win.state.modelChanged.connect(lambda _m, b=str(bank): win.open_bank(b), Qt.ConnectionType.SingleShotConnection)
 
 
-def _open(win: MainWindow, title: str, filter_: str, kind: str, then: Callable[[str], object]) -> None:
+def _open(win: MenuHost, title: str, filter_: str, kind: str, then: Callable[[str], object]) -> None:
     name = win.ask_open(title, filter_, kind)
     if name:
         then(name)
 
 
-def _save(win: MainWindow, title: str, default: str, filter_: str, then: Callable[[str], object]) -> None:
-    name, _ = QFileDialog.getSaveFileName(win, title, default, filter_)
+def _save(win: MenuHost, title: str, default: str, filter_: str, then: Callable[[str], object]) -> None:
+    name, _ = QFileDialog.getSaveFileName(_main_window(win), title, default, filter_)
     if name:
         then(name)
 
 
-def _fill_recent(win: MainWindow) -> None:
-    menu = win.recent_menu
+def _fill_recent(win: MenuHost, menu: QMenu) -> None:
     menu.clear()
     for kind, then in (("sessions", win.open_session), ("checkpoints", win.load_checkpoint),
                        ("banks", win.open_bank)):
         for p in win.recent.get(kind):
             menu.addAction(f"{kind[:-1]}: {p}", lambda _c=False, p=p, then=then: then(p))
     if menu.isEmpty():
-        menu.addAction("(none yet)").setEnabled(False)
+        none = menu.addAction("(none yet)")
+        assert none is not None
+        none.setEnabled(False)
 
 
 # -- Help ------------------------------------------------------------------------------------------------------
-def shortcuts_html(win: MainWindow) -> str:
+def shortcuts_html(win: MenuHost) -> str:
     """A table of every menu command that has a key, in menu order, and the keys of the views."""
     rows = []
-    for menu in win.menuBar().actions():
+    bar = _main_window(win).menuBar()
+    for menu in bar.actions() if bar is not None else ():
         for act in menu.menu().actions() if menu.menu() is not None else ():
             keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in act.shortcuts())
             if keys and act.text():
@@ -259,7 +337,7 @@ def docs_html() -> str:
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
-def about_html(win: MainWindow) -> str:
+def about_html(win: MenuHost) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -275,14 +353,14 @@ def about_html(win: MainWindow) -> str:
             f"Now: {using}.<br>Help > Documentation says where the docs are.")
 
 
-def _show_help(win: MainWindow, title: str, text: str) -> QMessageBox:
+def _show_help(win: MenuHost, title: str, text: str) -> QMessageBox:
     """A non-blocking box (open(), not exec()): the app keeps running behind it."""
-    box = QMessageBox(win)
+    box = QMessageBox(_main_window(win))
     box.setWindowTitle(title)
     box.setTextFormat(Qt.TextFormat.RichText)
     box.setText(text)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
     box.setAccessibleName(title)
-    win.help_box = box
+    win.commands.help_box = box
     box.open()
     return box

@@ -20,7 +20,7 @@ from gan_core.mesh import export_mesh, export_voxels, voxels_to_mesh
 from gan_core.runtime import load_bank, load_model
 
 from explorer.context import AppContext
-from explorer.menus import build_menus
+from explorer.menus import build_menus, fill_model_menu, sync_view_actions
 from explorer.panels.arithmetic import ArithmeticPanel
 from explorer.panels.directions import DirectionsPanel
 from explorer.panels.interpolate import InterpolatePanel
@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         self.dock.raise_()
 
         self._build_status_bar()
-        build_menus(self)
+        self.commands = build_menus(self)  # menus, actions, the view toolbar (not .actions: QWidget.actions())
         state.modelChanged.connect(self._model_changed)
         state.changed.connect(self._state_changed)
         self.ctx.service.resultReady.connect(self._generated)
@@ -195,12 +195,12 @@ class MainWindow(QMainWindow):
             except Gan3dError as e:
                 self.show_message("warning", f"Closed the feature bank: {e}")
                 self.state.set_bank(None)
-        self._build_model_menu()
+        fill_model_menu(self)
 
     def _state_changed(self, fields: frozenset[str]) -> None:
         if "linked" in fields:
             self.ctx.cameras.set_linked(self.state.linked)
-        self._sync_view_actions()
+        sync_view_actions(self.state, self.commands)
 
     def _generated(self, result: Any) -> None:
         if result.extra is not None:
@@ -223,12 +223,6 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, max(total, 0))
         self.progress.setValue(done)
         self.statusBar().showMessage(label + ("\u2026" if total == 0 else f" ({done}/{total})"))
-
-    def set_undo_tip(self, command: str) -> None:
-        self.tb_undo.setToolTip(f"Undo {command}" if command else "Undo")
-
-    def set_redo_tip(self, command: str) -> None:
-        self.tb_redo.setToolTip(f"Redo {command}" if command else "Redo")
 
     def show_message(self, level: str, text: str) -> None:
         self.messages.show_message(level, text)
@@ -344,16 +338,6 @@ class MainWindow(QMainWindow):
             return False
         self.show_message("info", f"Screenshot saved to {path}")
         return True
-
-    def _build_model_menu(self) -> None:
-        from explorer.menus import fill_model_menu
-
-        fill_model_menu(self)
-
-    def _sync_view_actions(self) -> None:
-        from explorer.menus import sync_view_actions
-
-        sync_view_actions(self)
 
     def ask_open(self, title: str, filter_: str, kind: str) -> str:
         start = (self.recent.get(kind) or [""])[0]

@@ -91,7 +91,7 @@ def iso_and_seeds(window: Any, guard: Guard, events: int = 300) -> FaultOutcome:
         levels = np.round(rng.uniform(0.05, 0.95, events), 2)
         seeds = rng.integers(0, 10_000, events)
         for i in range(events):
-            window.level.setValue(float(levels[i]))
+            window.commands.level.setValue(float(levels[i]))
             seed.setValue(int(seeds[i]))
             if i % 5 == 0:
                 QApplication.processEvents()
@@ -112,13 +112,13 @@ def undo_redo(window: Any, guard: Guard, events: int = 200) -> FaultOutcome:
         stack = st.undo_stack
         top = stack.index()
         for i in range(events):
-            (window.undo_action if i % 2 == 0 else window.redo_action).trigger()
+            (window.commands.undo if i % 2 == 0 else window.commands.redo).trigger()
             if i % 4 == 0:
                 QApplication.processEvents()
         while stack.canUndo():
-            window.undo_action.trigger()
+            window.commands.undo.trigger()
         while stack.canRedo():
-            window.redo_action.trigger()
+            window.commands.redo.trigger()
         return [] if stack.index() == top else [f"undo stack at {stack.index()}, was {top}"]
     return _run(window, guard, act)
 

@@ -184,12 +184,12 @@ def test_help_menu_has_about_shortcuts_and_where_the_docs_are(qtbot, window):
     assert texts == ["Keyboard shortcuts", "Documentation", "About 3D-GAN Explorer"]
     acts = {a.text().replace("&", ""): a for a in help_menu.actions()}
     acts["Keyboard shortcuts"].trigger()
-    box = window.help_box
+    box = window.commands.help_box
     assert box.isVisible() and "Export current shape" in box.text() and "Ctrl+E" in box.text()
     assert "Undo" in box.text() and "Go to Arithmetic" in box.text()
     box.close()
     acts["About 3D-GAN Explorer"].trigger()
-    assert window.state.model.name in window.help_box.text() and "Wu" in window.help_box.text()
-    window.help_box.close()
+    assert window.state.model.name in window.commands.help_box.text() and "Wu" in window.commands.help_box.text()
+    window.commands.help_box.close()
     if (REPO / "README.md").is_file():
         assert str(REPO / "README.md") in docs_html() and "gan3d --help" in docs_html()

@@ -56,17 +56,17 @@ def test_status_bar_shows_device_model_and_generation_time(window):
 
 def test_view_actions_and_iso_slider_go_through_the_state(qtbot, window):
     st = window.state
-    window.act_voxels.trigger()
+    window.commands.voxels.trigger()
     assert st.display == "voxels"
-    window.level.setValue(0.3)
+    window.commands.level.setValue(0.3)
     assert st.level == pytest.approx(0.3)
-    window.act_link.trigger()
+    window.commands.link.trigger()
     assert st.linked is False
-    window.undo_action.trigger()
-    assert st.level == pytest.approx(0.5) and window.level.value() == pytest.approx(0.5)
-    window.undo_action.trigger()
-    assert st.display == "mesh" and window.act_mesh.isChecked()
-    window.redo_action.trigger()
+    window.commands.undo.trigger()
+    assert st.level == pytest.approx(0.5) and window.commands.level.value() == pytest.approx(0.5)
+    window.commands.undo.trigger()
+    assert st.display == "mesh" and window.commands.mesh.isChecked()
+    window.commands.redo.trigger()
     assert st.display == "voxels"
 
 
@@ -138,12 +138,12 @@ def test_model_menu_loads_a_bundled_model_by_its_registry_name(qtbot, window, tm
     from explorer.menus import fill_model_menu
 
     fill_model_menu(window)
-    act = next(a for a in window.model_menu.actions() if a.text() == "chairs")
+    act = next(a for a in window.commands.model_menu.actions() if a.text() == "chairs")
     act.trigger()
     qtbot.waitUntil(lambda: window.state.model.name == "chairs", timeout=20000)  # the entry's name, not the file's
     wait_idle(window.ctx)
     fill_model_menu(window)
-    assert next(a for a in window.model_menu.actions() if a.text() == "chairs").isChecked()
+    assert next(a for a in window.commands.model_menu.actions() if a.text() == "chairs").isChecked()
 
 
 def test_session_save_and_open_through_the_window(qtbot, window, tmp_path):
