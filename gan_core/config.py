@@ -17,6 +17,7 @@ from gan_core.errors import BadInputError, ProfileMismatchError
 D_NORMS = ("batch", "spectral")  # D's normalisation (a Profile field)
 LOSSES = ("bce", "hinge")  # the GAN loss (gan3d train --loss)
 AUGMENTS = ("none", "shift")  # what D sees shapes through (gan3d train --augment; gan_core.augment)
+ENCODERS = ("paper", "resnet")  # the image encoder (a Profile field; gan3d train-vae --encoder; models.build_encoder)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Profile:
     e_kernels: tuple[int, ...] = (11, 5, 5, 5, 8)
     e_strides: tuple[int, ...] = (4, 2, 2, 2, 1)
     e_channels: tuple[int, ...] = (64, 128, 256, 512, 400)
+    encoder: str = "paper"  # "paper": the conv stack above; "resnet": models.ResNetEncoder (e_* unused)
     kl_weight: float = 5.0
     recon_weight: float = 1e-4
     description: str = ""
@@ -67,6 +69,8 @@ class Profile:
             raise BadInputError(f"profile {self.name!r}: e_kernels, e_strides and e_channels differ in length")
         if self.d_norm not in D_NORMS:
             raise BadInputError(f"profile {self.name!r}: d_norm must be one of {', '.join(D_NORMS)}")
+        if self.encoder not in ENCODERS:
+            raise BadInputError(f"profile {self.name!r}: encoder must be one of {', '.join(ENCODERS)}")
         if self.z_prior not in ("normal", "uniform"):
             raise BadInputError(f"profile {self.name!r}: z_prior must be 'normal' or 'uniform'")
 
@@ -89,7 +93,7 @@ class Profile:
     def architecture(self) -> dict[str, Any]:
         """The fields that decide tensor shapes: two profiles with equal architecture share weights."""
         keys = ("resolution", "g_channels", "d_channels", "d_norm", "z_dim", "image_size", "e_kernels", "e_strides",
-                "e_channels")
+                "e_channels", "encoder")
         return {k: getattr(self, k) for k in keys}
 
 

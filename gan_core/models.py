@@ -1,4 +1,5 @@
-"""The paper's networks, built from a Profile: Generator, Discriminator (with feature taps), ImageEncoder.
+"""The paper's networks, built from a Profile: Generator, Discriminator (with feature taps), ImageEncoder;
+and a stronger image encoder beside the paper's, ResNetEncoder (``build_encoder`` picks by ``profile.encoder``).
 
 Shapes (paper64): z (N, 200) -> G -> (N, 64, 64, 64) in [0, 1]; voxels (N, 64, 64, 64) -> D -> (N,) in [0, 1];
 image (N, 3, 256, 256) -> E -> mean, logvar (N, 200) each.
@@ -149,13 +150,102 @@ class ImageEncoder(nn.Module):
         self.apply(_init_weights)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s = self.profile.image_size
-        assert image.ndim == 4 and tuple(image.shape[1:]) == (3, s, s), (
-            f"ImageEncoder expects images (N, 3, {s}, {s}), got {tuple(image.shape)}"
-        )
+        _check_image(image, self.profile, type(self).__name__)
         out = self.net(image).flatten(1)  # (N, 2 * z_dim)
         mean, logvar = out.chunk(2, dim=1)
         return mean, logvar.clamp(-10.0, 10.0)
+
+    def forward_taps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """``forward``'s mean and log-variance, and the output of each conv block (after its ReLU)."""
+        _check_image(image, self.profile, type(self).__name__)
+        taps, h = [], image
+        for layer in self.net:
+            h = layer(h)
+            if isinstance(layer, nn.ReLU):
+                taps.append(h)
+        mean, logvar = h.flatten(1).chunk(2, dim=1)
+        return mean, logvar.clamp(-10.0, 10.0), taps
+
+
+def _check_image(image: torch.Tensor, profile: Profile, who: str) -> None:
+    s = profile.image_size
+    assert image.ndim == 4 and tuple(image.shape[1:]) == (3, s, s), (
+        f"{who} expects images (N, 3, {s}, {s}), got {tuple(image.shape)}"
+    )
+
+
+class _ResBlock(nn.Module):
+    """A basic residual block (He et al. 2016): two 3x3 convs with BatchNorm, a strided 1x1 shortcut when the
+    size or width changes."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.short = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+                      if stride != 1 or c_in != c_out else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        return F.relu(self.bn2(self.conv2(h)) + self.short(x), inplace=True)
+
+
+class ResNetEncoder(nn.Module):
+    """Image -> q(z | y) by a small residual CNN (profile ``encoder="resnet"``; not the paper's): a strided 3x3
+    stem, four stages of two basic residual blocks (widths ``RESNET_WIDTHS``, each stage halving the size), global
+    average pooling, dropout, and a linear layer giving the mean and log-variance of z. About 2.8M weights and
+    0.15 GMAC at 128 px (the paper's fast32 encoder: 0.18 GMAC); global pooling makes it indifferent to where
+    the object sits in the frame. Same interface as :class:`ImageEncoder`."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__()
+        self.profile = profile
+        w = RESNET_WIDTHS
+        self.stem = nn.Sequential(nn.Conv2d(3, w[0], 3, 2, 1, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(True))
+        stages, c = [], w[0]
+        for width in w:
+            stages.append(nn.Sequential(_ResBlock(c, width, 2), _ResBlock(width, width, 1)))
+            c = width
+        self.stages = nn.ModuleList(stages)
+        self.drop = nn.Dropout(0.2)
+        self.head = nn.Linear(c, 2 * profile.z_dim)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d) and not getattr(m.weight, "is_meta", False):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for blk in self.modules():  # each residual branch starts as the identity (Goyal et al. 2017)
+            if isinstance(blk, _ResBlock) and not getattr(blk.bn2.weight, "is_meta", False):
+                nn.init.zeros_(blk.bn2.weight)
+        if not getattr(self.head.weight, "is_meta", False):
+            nn.init.normal_(self.head.weight, 0.0, 0.01)
+            nn.init.zeros_(self.head.bias)
+
+    def forward_taps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """``forward``'s mean and log-variance, and the output of each stage (4 of them)."""
+        _check_image(image, self.profile, type(self).__name__)
+        h = self.stem(image)
+        taps = []
+        for stage in self.stages:
+            h = stage(h)
+            taps.append(h)
+        out = self.head(self.drop(h.mean((2, 3))))  # (N, 2 * z_dim)
+        mean, logvar = out.chunk(2, dim=1)
+        return mean, logvar.clamp(-10.0, 10.0), taps
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, logvar, _ = self.forward_taps(image)
+        return mean, logvar
+
+
+RESNET_WIDTHS = (32, 64, 128, 256)  # ResNetEncoder's stage widths (stem: the first)
+ENCODER_CLASSES: dict[str, type[nn.Module]] = {"paper": ImageEncoder, "resnet": ResNetEncoder}
+
+
+def build_encoder(profile: Profile) -> nn.Module:
+    """The image encoder a profile names (``profile.encoder``: "paper", the default and every checkpoint made
+    before the field existed, or "resnet")."""
+    return ENCODER_CLASSES[profile.encoder](profile)
 
 
 def reparameterize(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

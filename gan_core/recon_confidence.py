@@ -106,8 +106,8 @@ def encode_with_features(encoder: "torch.nn.Module", images: np.ndarray, *, bloc
                          device: Any = None, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means (N, z_dim) and pooled activations (N, F) of pictures (N, 3, S, S), in one pass.
 
-    The activations after the ReLU of each conv block in ``blocks``, averaged over the picture and their
-    standard deviation over it, per channel. The means equal :func:`gan_core.reconstruct.encode_images`'s.
+    The activations after the ReLU of each conv block in ``blocks`` (of the residual encoder: each stage's
+    output), averaged over the picture and their standard deviation over it, per channel. The means equal :func:`gan_core.reconstruct.encode_images`'s.
     """
     import torch
 
@@ -121,15 +121,9 @@ def encode_with_features(encoder: "torch.nn.Module", images: np.ndarray, *, bloc
         with torch.no_grad():
             for i in range(0, len(imgs), batch_size):
                 h = torch.from_numpy(imgs[i:i + batch_size]).to(dev)
-                pooled, block = [], 0
-                for layer in encoder.net:
-                    h = layer(h)
-                    if isinstance(layer, torch.nn.ReLU):
-                        if block in blocks:
-                            f = h.float()
-                            pooled.append(torch.cat([f.mean((2, 3)), f.std((2, 3))], 1))
-                        block += 1
-                mean, _ = h.flatten(1).chunk(2, dim=1)  # the encoder's forward: mean and log-variance
+                mean, _, taps = encoder.forward_taps(h)  # the encoder's forward, and each block's output
+                pooled = [torch.cat([f.float().mean((2, 3)), f.float().std((2, 3))], 1)
+                          for block, f in enumerate(taps) if block in blocks]
                 means.append(mean.float().cpu().numpy())
                 feats.append(torch.cat(pooled, 1).cpu().numpy() if pooled else np.zeros((len(h), 0), np.float32))
     finally:

@@ -24,7 +24,7 @@ from gan_core.device import autocast, autocast_dtype, describe, pick_device
 from gan_core.errors import BadCheckpointError, Gan3dError
 from gan_core.latent import check_z, project, sample_z
 from gan_core.memory import check_memory
-from gan_core.models import Discriminator, Generator, ImageEncoder, inference_generator
+from gan_core.models import Discriminator, Generator, build_encoder, inference_generator
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class Model:
         self._ckpt = ckpt
         self.generator = self._build(Generator, "generator", required=ckpt is not None)
         self.discriminator = self._build(Discriminator, "discriminator", required=False)
-        self.encoder = self._build(ImageEncoder, "encoder", required=False)
+        self.encoder = self._build(build_encoder, "encoder", required=False)  # the kind its profile names
         on_cpu = self.device.type == "cpu"
         self._fast_generator = (  # what generate() runs: BatchNorm folded (fewer kernels), weights cast once
             inference_generator(self.generator, self.amp_dtype or torch.float32,
@@ -122,7 +122,7 @@ class Model:
         self.last_generate_ms = 0.0
         self.default_seeds: tuple[int, ...] = ()  # the registry's showcase seeds (first endpoints, operands)
 
-    def _build(self, cls: type, key: str, required: bool) -> torch.nn.Module | None:
+    def _build(self, cls: Callable[..., torch.nn.Module], key: str, required: bool) -> torch.nn.Module | None:
         ck = self._ckpt
         if ck is not None and key not in ck:
             if required:

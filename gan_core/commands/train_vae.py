@@ -6,6 +6,7 @@ import argparse
 import json
 
 from gan_core.commands._common import add_training_args, existing_file, print_dry_run, training_config
+from gan_core.config import ENCODERS
 
 HELP = ("train a 3D-VAE-GAN image encoder (paper objective; from a trained 3D-GAN with --from-gan; resumable; "
         "keeps a held-out split)")
@@ -39,6 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout", type=float, default=0.1, help="share of shapes kept out of training (by --seed)")
     p.add_argument("--min-voxels", type=int, default=32, help="skip shapes with fewer occupied voxels")
     p.add_argument("--views", type=int, default=4, help="views per shape when the renders are made here")
+    p.add_argument("--encoder", choices=list(ENCODERS), default=None,
+                   help="image encoder: paper (the paper's five conv layers) or resnet (a small residual CNN with "
+                        "global pooling; not the paper's) (default: the profile's, paper)")
+    p.add_argument("--image-augment", action="store_true",
+                   help="change each training image anew on the fly: box zoom / shift / tilt, colour, gamma, blur, "
+                        "noise, occluders (for photo-style renders and real photos)")
 
 
 def to_config(args: argparse.Namespace):  # -> VaeTrainConfig
