@@ -6,7 +6,7 @@ asked for; both sides run there, and every timed call waits for the device to fi
 The baseline is the network as public reimplementations write it, built here from stock layers
 (nn.ConvTranspose3d / nn.Conv3d / nn.BatchNorm3d / ReLU / LeakyReLU / Sigmoid), fp32, default memory format, no
 autocast; inference under torch.no_grad in eval mode; training with Adam, D updated every step. It has the same
-weights as ours. Ours is what the app and `gan3d train` run: runtime.Model.generate and Trainer.train_step.
+weights as ours. Ours is what the app and `gan3d train` run: model.Model.generate and Trainer.train_step.
 
 Each row also gives the arithmetic of one call (floating-point operations of the convolutions and matrix
 products, counted by torch.utils.flop_counter on the baseline, which computes the same network) and the rate ours
@@ -36,7 +36,8 @@ from torch import nn
 from gan_core.config import Profile, get_profile
 from gan_core.device import autocast, describe, pick_device
 from gan_core.mesh import voxels_to_mesh
-from gan_core.runtime import Model, load_model
+from gan_core.model import Model
+from gan_core.runtime import load_model
 
 
 class Timing(NamedTuple):

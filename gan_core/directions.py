@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import torch
 
-from gan_core.errors import BadFileError, BadInputError
 from gan_core.cache import cache_dir, cache_key, load_or_make, load_tagged_npz, save_tagged_npz
+from gan_core.errors import BadFileError, BadInputError
 from gan_core.latent import project_many
 
 if TYPE_CHECKING:
     from gan_core.features import FeatureBank
-    from gan_core.runtime import Model
+    from gan_core.model import Model
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def class_means(model: Model, bank: FeatureBank, *, per_class: int = 6, steps: i
 def _private_generator(model: Model) -> torch.nn.Module:
     """A float32 copy of the generator on the CPU (eval mode), taken under the model's lock: long work on it
     neither blocks the app's generation nor races with it."""
-    with model._lock:  # the runtime's lock, as features.dataset_features takes it
+    with model.lock:  # as features.dataset_features takes it
         g = copy.deepcopy(model.generator)
     return g.float().cpu().to(memory_format=torch.contiguous_format).eval()
 

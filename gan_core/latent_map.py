@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from gan_core.errors import BadFileError, BadInputError
 from gan_core.cache import cache_dir, cache_key, load_or_make, load_tagged_npz, save_tagged_npz
+from gan_core.errors import BadFileError, BadInputError
 from gan_core.files import atomic_path
 
 if TYPE_CHECKING:
     from gan_core.features import FeatureBank
-    from gan_core.runtime import Model
+    from gan_core.model import Model
 
 log = logging.getLogger(__name__)
 

@@ -39,12 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gan_core.checkpoint import weights_hash
 from gan_core.errors import BadCheckpointError, BadInputError
+from gan_core.image_input import encoder_inputs, load_image, read_rgb
 
 if TYPE_CHECKING:
     import torch
-
-    from gan_core.runtime import Model
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ FORMAT = "gan3d-recon-confidence-1"
 # -- the picture -------------------------------------------------------------------------------------------
 def picture_checks(rgb: np.ndarray) -> dict[str, Any]:
     """Blank and noise tests of a picture as it is, before framing: (H, W, 3) float in [0, 1] (what
-    :func:`gan_core.reconstruct.read_rgb` returns). Big pictures are first reduced by block means to at most
+    :func:`gan_core.image_input.read_rgb` returns). Big pictures are first reduced by block means to at most
     about 256 pixels a side (white noise stays white; nothing is interpolated up). ``range``: brightness of
     blocks of 1/32 of the short side, 1st to 99th percentile; ``correlation``: of horizontally and vertically
     neighbouring brightness values (1 for a flat picture); ``blank``, ``noise``."""
@@ -107,11 +107,9 @@ def encode_with_features(encoder: "torch.nn.Module", images: np.ndarray, *, bloc
     """Posterior means (N, z_dim) and pooled activations (N, F) of pictures (N, 3, S, S), in one pass.
 
     The activations after the ReLU of each conv block in ``blocks`` (of the residual encoder: each stage's
-    output), averaged over the picture and their standard deviation over it, per channel. The means equal :func:`gan_core.reconstruct.encode_images`'s.
+    output), averaged over the picture and their standard deviation over it, per channel. The means equal :func:`gan_core.image_input.encode_images`'s.
     """
     import torch
-
-    from gan_core.reconstruct import encoder_inputs
 
     imgs, dev = encoder_inputs(encoder, images, device)
     was_training = encoder.training
@@ -217,11 +215,11 @@ def calibration_path(checkpoint: str | Path) -> Path:
     return p.with_name(f"{p.stem}_confidence.npz")
 
 
-def load_familiarity(model: "Model") -> FamiliarityModel | None:
-    """The familiarity file of ``model``'s checkpoint when there is one for its encoder's weights, else None."""
-    if model.encoder is None or model.checkpoint_path is None:
+def load_familiarity(checkpoint: str | Path | None, encoder: "torch.nn.Module | None") -> FamiliarityModel | None:
+    """The familiarity file of a model's checkpoint when there is one for its ``encoder``'s weights, else None."""
+    if encoder is None or checkpoint is None:
         return None
-    path = calibration_path(model.checkpoint_path)
+    path = calibration_path(checkpoint)
     if not path.is_file():
         return None
     try:
@@ -229,7 +227,7 @@ def load_familiarity(model: "Model") -> FamiliarityModel | None:
     except BadCheckpointError as e:
         log.warning("%s", e)
         return None
-    if fam.encoder_hash != model.weights_hash("encoder"):
+    if fam.encoder_hash != weights_hash(encoder):
         log.warning("%s: calibrated for other encoder weights; familiarity is not used", path)
         return None
     return fam
@@ -287,11 +285,9 @@ def verdict(picture: dict[str, Any], shape: dict[str, Any], familiarity: float |
 
 def encode_picture(encoder: "torch.nn.Module", image: Any, familiarity: FamiliarityModel | None = None, *,
                    device: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read ``image`` (anything :func:`gan_core.reconstruct.load_image` takes), frame it as the encoder sees it
+    """Read ``image`` (anything :func:`gan_core.image_input.load_image` takes), frame it as the encoder sees it
     and encode it: (the picture as it is (H, W, 3), z (z_dim,), pooled features (F,)) with the blocks
-    ``familiarity`` reads. z equals :func:`gan_core.reconstruct.encode_image`'s."""
-    from gan_core.reconstruct import load_image, read_rgb
-
+    ``familiarity`` reads. z equals :func:`gan_core.image_input.encode_image`'s."""
     rgb = read_rgb(image, encoder.profile.image_size)
     x = load_image(rgb, encoder.profile.image_size)
     blocks = familiarity.blocks if familiarity is not None else FEATURE_BLOCKS
@@ -302,6 +298,6 @@ def encode_picture(encoder: "torch.nn.Module", image: Any, familiarity: Familiar
 def judge_result(picture: np.ndarray, features: np.ndarray, voxels: np.ndarray,
                  familiarity: FamiliarityModel | None = None, level: float = 0.5) -> Confidence:
     """The :class:`Confidence` of a reconstruction from its picture (H, W, 3), the encoder's pooled features
-    (F,) and the voxels (R, R, R) it gave (``gan_core.runtime.Model.reconstruct_image`` does all of it)."""
+    (F,) and the voxels (R, R, R) it gave (``gan_core.model.Model.reconstruct_image`` does all of it)."""
     f = float(familiarity.familiarity(np.asarray(features)[None])[0]) if familiarity is not None else None
     return verdict(picture_checks(picture), shape_checks(voxels, level), f)

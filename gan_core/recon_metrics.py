@@ -43,7 +43,7 @@ from gan_core.errors import BadFileError, BadInputError
 from gan_core.reconstruct import average_precision
 
 if TYPE_CHECKING:
-    from gan_core.runtime import Model
+    from gan_core.model import Model
 
 __all__ = [
     "FRAME_LEVEL", "IKEA_SIZE", "PAPER_FULL_MEAN", "PAPER_TABLE2", "IkeaSet", "best_quarter_turn_ap",
@@ -209,14 +209,14 @@ def predict_ikea(model: "Model", images: list[Path], *, batch_size: int = 32, co
     read and framed by load_image, the encoder's posterior mean, the generator), in batches. With
     ``confidence``: (probabilities, [Confidence per photo]) as `gan3d reconstruct` reports them."""
     from gan_core import recon_confidence as rc
-    from gan_core.reconstruct import load_image, read_rgb
+    from gan_core.image_input import load_image, read_rgb
 
     if model.encoder is None:
         from gan_core.errors import Gan3dError
 
         raise Gan3dError(f"model {model.name!r} has no image encoder; train one with `gan3d train-vae`")
     s = model.profile.image_size
-    fam = rc.load_familiarity(model) if confidence else None
+    fam = rc.load_familiarity(model.checkpoint_path, model.encoder) if confidence else None
     blocks = fam.blocks if fam is not None else rc.FEATURE_BLOCKS
     out = np.empty((len(images),) + (model.resolution,) * 3, np.float32)
     confs: list[Any] = []

@@ -25,13 +25,13 @@ import torch
 
 from gan_core.device import autocast
 from gan_core.errors import BadInputError, Gan3dError
-from gan_core.features.extract import prepare_voxels
+from gan_core.d_features import prepare_voxels
 
 if TYPE_CHECKING:
     import pyvista as pv
 
     from gan_core.models import Discriminator
-    from gan_core.runtime import Model
+    from gan_core.model import Model
 
 # Heat colours: the shape's own light clay where the unit does not look, through orange to deep red where the
 # voxels drive it most.
@@ -185,7 +185,7 @@ def unit_responses(
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
         x = torch.from_numpy(prepare_voxels(read(np.arange(s, e)), r))
-        with model._lock, _eval(d), torch.inference_mode():  # the runtime's lock: the app shares this model
+        with model.lock, _eval(d), torch.inference_mode():  # the app shares this model
             with autocast(model.device, model.amp_dtype):
                 acts = d.activations(x.to(model.device))
             for lay in wanted:
@@ -215,7 +215,7 @@ def unit_heatmaps(model: Model, voxels: np.ndarray, layer: int, unit: int, *, ba
     out = np.empty_like(grids)
     for s in range(0, len(grids), batch_size):
         x = torch.from_numpy(grids[s:s + batch_size]).to(model.device).requires_grad_(True)
-        with model._lock, _eval(d), torch.enable_grad():
+        with model.lock, _eval(d), torch.enable_grad():
             act = d.activations(x)[layer][:, unit]  # (B, S, S, S)
             response = act.flatten(1).amax(dim=1)  # (B,): one winner per shape
             (grad,) = torch.autograd.grad(response.sum(), x)

@@ -12,7 +12,7 @@ the fit, and scikit-image's bundled photos (none of them furniture). Nothing her
         --report runs/ikea/confidence_calibration.json --threads 1
 
 Writes ``<checkpoint stem>_confidence.npz`` beside the checkpoint (default: the bundled encoder model), which
-gan_core.runtime.Model.reconstruct_image finds by itself.
+gan_core.model.Model.reconstruct_image finds by itself.
 """
 
 from __future__ import annotations
@@ -56,11 +56,11 @@ def main() -> None:
     from gan_core.data.dataset import VoxelDataset
     from gan_core.data.render import render_shapes
     from gan_core.files import file_sha256
+    from gan_core.image_input import load_image, read_rgb
     from gan_core.ood_images import KINDS, degrade, make_set
     from gan_core.recon_confidence import (
         calibration_path, encode_with_features, fit_familiarity, picture_checks, shape_checks, verdict,
     )
-    from gan_core.reconstruct import load_image, read_rgb
     from gan_core.runtime import load_model
 
     t0 = time.perf_counter()

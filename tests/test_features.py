@@ -6,11 +6,10 @@ import pytest
 import torch
 
 from gan_core.config import get_profile
+from gan_core.d_features import extract_feature_sets, extract_features, feature_dim
 from gan_core.data import VoxelDataset
 from gan_core.errors import BadCheckpointError, BadFileError, BadInputError, ProfileMismatchError
-from gan_core.features import (
-    FAISS_MIN_ROWS, FeatureBank, build_bank, extract_feature_sets, extract_features, feature_dim, select_backend,
-)
+from gan_core.features import FAISS_MIN_ROWS, FeatureBank, build_bank, select_backend
 from gan_core.models import Discriminator
 from gan_core.runtime import load_bank, load_model
 from tests.core_data import boxes_npz

@@ -20,7 +20,8 @@ from gan_core.recon_confidence import (
     shape_checks,
     verdict,
 )
-from gan_core.reconstruct import encode_images, load_image, read_rgb, reconstruct
+from gan_core.image_input import encode_images, load_image, read_rgb
+from gan_core.reconstruct import reconstruct
 from gan_core.runtime import find_model, load_model
 from tests.cli_run import run_cli
 from tests.test_reconstruct import _picture, _vaegan_checkpoint
@@ -140,7 +141,8 @@ def test_reconstruct_image_matches_reconstruct_and_finds_its_calibration(tmp_pat
     assert conf.familiarity is not None and conf.score == conf.familiarity
     fam.encoder_hash = "0" * 16
     fam.save(calibration_path(ck))
-    assert load_familiarity(load_model(ck, device="cpu")) is None
+    plain = load_model(ck, device="cpu")
+    assert load_familiarity(plain.checkpoint_path, plain.encoder) is None
 
 
 def test_reconstruct_cli_prints_the_confidence_and_warns_when_low(tmp_path, capsys):
@@ -172,7 +174,7 @@ def bundled_vae():
 
 
 def test_bundled_encoder_is_calibrated(bundled_vae):
-    fam = load_familiarity(bundled_vae)
+    fam = load_familiarity(bundled_vae.checkpoint_path, bundled_vae.encoder)
     assert fam is not None, "assets: the confidence file does not match the bundled encoder's weights"
     rep = fam.report["check"]
     assert rep["renders of held-out shapes (half B)"]["familiarity_low"] <= 0.12  # few false warnings on renders

@@ -13,15 +13,8 @@ from gan_core.checkpoint import save_checkpoint
 from gan_core.config import get_profile
 from gan_core.errors import BadFileError, BadInputError, Gan3dError
 from gan_core.models import Discriminator, Generator, ImageEncoder
-from gan_core.reconstruct import (
-    FRAME_MARGIN,
-    average_precision,
-    best_rotation_iou,
-    encode_image,
-    iou,
-    load_image,
-    reconstruct,
-)
+from gan_core.image_input import FRAME_MARGIN, encode_image, load_image
+from gan_core.reconstruct import average_precision, best_rotation_iou, iou, reconstruct
 from gan_core.runtime import load_model
 from tests.cli_run import run_cli
 

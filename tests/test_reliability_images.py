@@ -1,4 +1,4 @@
-"""Bad and odd images through the public gan_core.reconstruct.load_image only: not images, truncated, tiny,
+"""Bad and odd images through the public gan_core.image_input.load_image only: not images, truncated, tiny,
 decompression bombs (a 20000x20000 PNG made from its header alone), CMYK, 16-bit, transparency, odd arrays.
 Each is a one-line Gan3dError, fast, or a (3, S, S) float32 image in [0, 1]."""
 
@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from gan_core.errors import Gan3dError
-from gan_core.reconstruct import load_image  # a rename must fail this file, never skip it
+from gan_core.image_input import load_image  # a rename must fail this file, never skip it
 
 S = 32
 

@@ -233,7 +233,7 @@ def print_dry_run(cfg, **extra) -> None:  # type: ignore[no-untyped-def]
                      indent=2))
 
 
-def load_model_from_args(args: argparse.Namespace):  # -> gan_core.runtime.Model
+def load_model_from_args(args: argparse.Namespace):  # -> gan_core.model.Model
     from gan_core.runtime import load_model
 
     if args.checkpoint and not Path(args.checkpoint).exists() and str(args.checkpoint).endswith(".pt"):

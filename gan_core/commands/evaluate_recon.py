@@ -101,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"--renders must end in .h5, got {Path(args.renders).name}")
     from gan_core.checkpoint import load_checkpoint
     from gan_core.data.resample import resample
+    from gan_core.model import Model
     from gan_core.reconstruct import evaluate_reconstruction, mean_shape_baseline
-    from gan_core.runtime import Model
 
     if args.threads:
         import torch

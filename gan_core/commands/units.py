@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if png is not None:
         grids = ds.read(top.indices)
         heats = unit_heatmaps(model, grids, args.layer, args.unit)
-        from gan_core.features.extract import prepare_voxels
+        from gan_core.d_features import prepare_voxels
 
         shown = prepare_voxels(grids, model.resolution)  # the grids the heat maps are of
         titles = [f"{r['class']} #{r['row']}  {r['score']:.2f}" for r in rows]

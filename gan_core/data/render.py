@@ -4,7 +4,7 @@ Each shape is meshed once (:func:`gan_core.mesh.voxels_to_mesh`, light Taubin sm
 ``views`` random viewpoints by one reused off-screen PyVista plotter: azimuth all round, elevation 10-40
 degrees, axis 2 up, a random key light (direction, intensity) over a dim headlight, a random mesh colour and
 finish (drawn in :mod:`gan_core.data.render_scene`). The object is cropped out by its alpha mask and framed
-exactly as :func:`gan_core.reconstruct.load_image` frames a user's photo, then composited over a plain,
+exactly as :func:`gan_core.image_input.load_image` frames a user's photo, then composited over a plain,
 gradient, noise or striped/checked background. That is the ``clean`` style (the default); the ``photo`` style
 (:mod:`gan_core.data.render_photo`) randomises the scene so that renders look like cluttered photos: several
 coloured lights, materials, wider camera ranges, detector-like off-centre crops, rooms, textures and other
@@ -141,7 +141,7 @@ class Renderer:
     def render(self, azimuth: float, elevation: float, g: np.random.Generator) -> np.ndarray:
         """One image (S, S, 3) uint8 of the current shape from (azimuth, elevation) degrees, with lighting,
         colour and background drawn from ``g``."""
-        from gan_core.reconstruct import frame_object
+        from gan_core.image_input import frame_object
 
         s = self.size
         bg = random_background(s, g)  # (S, S, 3)

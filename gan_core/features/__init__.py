@@ -1,6 +1,6 @@
-"""Discriminator features of voxel sets, and the FeatureBank that stores them for retrieval.
+"""The FeatureBank: discriminator features of a labelled voxel set, stored for retrieval.
 
-Two feature sets (Wu et al. 2016, section 4.2 and 4.4):
+The features are those of :mod:`gan_core.d_features`, both sets (Wu et al. 2016, section 4.2 and 4.4):
 
 * ``"paper"``: the responses of D's last three hidden conv blocks, each max-pooled to 2x2x2 and flattened
   (channel-major, then x, y, z) and concatenated. At paper64 those blocks are D's 2nd, 3rd and 4th conv
@@ -16,18 +16,17 @@ source file and 32^3 bit-packed thumbnails; it records the hash of the discrimin
 refuses queries from another one. Long feature sets are stored reduced (PCA plus a sketch of the residual,
 see gan_core.projection), with the map that takes a query's features to the same space.
 
-Modules: ``extract`` (the features of grids), ``search`` (nearest-neighbour backends), ``bank`` (FeatureBank),
-``bank_file`` (its HDF5 layout), ``build`` (a bank from a voxel set). Import the names below from here.
+Modules: ``search`` (nearest-neighbour backends), ``bank`` (FeatureBank), ``bank_file`` (its HDF5 layout),
+``build`` (a bank from a voxel set). Import the names below from here; the features of grids themselves from
+:mod:`gan_core.d_features`.
 """
 
 from gan_core.features.bank import FeatureBank, pack_voxels
 from gan_core.features.bank_file import BANK_FORMAT, BANK_VERSION
 from gan_core.features.build import build_bank, dataset_features
-from gan_core.features.extract import KINDS, extract_feature_sets, extract_features, feature_dim, prepare_voxels
 from gan_core.features.search import FAISS_MIN_ROWS, METRICS, ONE_THREAD_WORK, faiss_available, select_backend
 
 __all__ = [
-    "BANK_FORMAT", "BANK_VERSION", "FAISS_MIN_ROWS", "KINDS", "METRICS", "ONE_THREAD_WORK", "FeatureBank", "build_bank",
-    "dataset_features", "extract_feature_sets", "extract_features", "faiss_available", "feature_dim",
-    "pack_voxels", "prepare_voxels", "select_backend",
+    "BANK_FORMAT", "BANK_VERSION", "FAISS_MIN_ROWS", "METRICS", "ONE_THREAD_WORK", "FeatureBank", "build_bank",
+    "dataset_features", "faiss_available", "pack_voxels", "select_backend",
 ]

@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from gan_core.d_features import check_kind
 from gan_core.data.resample import resample
 from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
-from gan_core.features.bank_file import first_line, read_bank_file, write_bank_file
-from gan_core.features.extract import check_kind
+from gan_core.features.bank_file import BankFile, first_line, read_bank_file, write_bank_file
 from gan_core.features.search import (
     METRICS, ONE_THREAD_WORK, FaissIndex, SklearnIndex, few_threads, select_backend, unit_rows, with_zero_flag,
 )
 from gan_core.projection import SketchedPCA
 
 if TYPE_CHECKING:
-    from gan_core.runtime import Model
+    from gan_core.model import Model
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +350,13 @@ class FeatureBank:
     def save(self, path: str | Path) -> Path:
         """Write the bank as HDF5, atomically (a crash leaves any previous file intact)."""
         self._check_fitted()
-        return write_bank_file(self, path)
+        params = dict(weights_hash=self.weights_hash, profile=self.profile, data_name=self.data_name,
+                      data_sha256=self.data_sha256, dtype=self.dtype, n_components=self.n_components,
+                      n_sketch=self.n_sketch, random_state=self.random_state,
+                      thumbnail_resolution=self.thumbnail_resolution, created=self.created_, meta=self.meta)
+        return write_bank_file(BankFile(params, self.features_, self.projections_, self.norms_, labels=self.labels_,
+                                        class_names=self.class_names_, source_index=self.source_index_,
+                                        thumbnails=self.thumbnails_), path)
 
     @classmethod
     def load(cls, path: str | Path, *, backend: str = "auto") -> FeatureBank:

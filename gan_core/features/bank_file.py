@@ -13,17 +13,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from gan_core.d_features import KINDS
 from gan_core.errors import BadCheckpointError, BadFileError, BadInputError
-from gan_core.features.extract import KINDS
 from gan_core.guarded_h5 import atomic_h5, check_hdf5_heaps
 from gan_core.projection import SketchedPCA
-
-if TYPE_CHECKING:
-    from gan_core.features.bank import FeatureBank
 
 BANK_FORMAT = "gan3d-bank"
 BANK_VERSION = 2  # 2: reduced kinds (projection_<kind>/ and norms_<kind>); 1: full features only, still read
@@ -31,7 +28,8 @@ BANK_VERSION = 2  # 2: reduced kinds (projection_<kind>/ and norms_<kind>); 1: f
 
 @dataclass
 class BankFile:
-    """What a bank file holds, read but not yet checked: ``params`` are FeatureBank's keyword arguments."""
+    """What a bank file holds (read but not yet checked, or about to be written): ``params`` are FeatureBank's
+    keyword arguments."""
 
     params: dict[str, Any]
     features: dict[str, np.ndarray]
@@ -43,35 +41,37 @@ class BankFile:
     thumbnails: np.ndarray | None
 
 
-def write_bank_file(bank: FeatureBank, path: str | Path) -> Path:
-    """Write a fitted bank as HDF5, atomically (a crash or a full disk leaves any previous file intact)."""
+def write_bank_file(bank: BankFile, path: str | Path) -> Path:
+    """Write a fitted bank's contents as HDF5, atomically (a crash or a full disk leaves any previous file
+    intact)."""
     import h5py
 
+    p = bank.params
     with atomic_h5(path) as h5:
-        for kind, arr in bank.features_.items():
+        for kind, arr in bank.features.items():
             h5.create_dataset(f"features_{kind}", data=arr, chunks=(min(len(arr), 64), arr.shape[1]))
-            if kind in bank.projections_:
-                proj, g = bank.projections_[kind], h5.create_group(f"projection_{kind}")
+            if kind in bank.projections:
+                proj, g = bank.projections[kind], h5.create_group(f"projection_{kind}")
                 g.create_dataset("mean", data=proj.mean_)
                 g.create_dataset("components", data=proj.components_)
                 g.create_dataset("sketch_bucket", data=proj.sketch_bucket_)
                 g.create_dataset("sketch_sign", data=proj.sketch_sign_)
                 g.attrs["n_sketch"] = proj.n_sketch
-                h5.create_dataset(f"norms_{kind}", data=bank.norms_[kind])
-        h5.create_dataset("labels", data=bank.labels_)
-        h5.create_dataset("class_names", data=bank.class_names_, dtype=h5py.string_dtype("utf-8"))
-        h5.create_dataset("source_index", data=bank.source_index_)
-        if bank.thumbnails_ is not None:
-            h5.create_dataset("thumbnails", data=bank.thumbnails_, compression="gzip", shuffle=False,
-                              chunks=(min(len(bank), 256), bank.thumbnails_.shape[1]))
+                h5.create_dataset(f"norms_{kind}", data=bank.norms[kind])
+        h5.create_dataset("labels", data=bank.labels)
+        h5.create_dataset("class_names", data=bank.class_names, dtype=h5py.string_dtype("utf-8"))
+        h5.create_dataset("source_index", data=bank.source_index)
+        if bank.thumbnails is not None:
+            h5.create_dataset("thumbnails", data=bank.thumbnails, compression="gzip", shuffle=False,
+                              chunks=(min(len(bank.labels), 256), bank.thumbnails.shape[1]))
         a = h5.attrs
         a["format"], a["version"] = BANK_FORMAT, BANK_VERSION
-        a["weights_hash"], a["profile"], a["created"] = bank.weights_hash, bank.profile, bank.created_
-        a["data_name"], a["data_sha256"], a["dtype"] = bank.data_name, bank.data_sha256, bank.dtype
-        a["thumbnail_resolution"] = bank.thumbnail_resolution
-        a["n_components"], a["n_sketch"] = bank.n_components or 0, bank.n_sketch  # 0: full features
-        a["random_state"] = bank.random_state
-        a["meta"] = json.dumps(dict(bank.meta or {}))
+        a["weights_hash"], a["profile"], a["created"] = p["weights_hash"], p["profile"], p["created"]
+        a["data_name"], a["data_sha256"], a["dtype"] = p["data_name"], p["data_sha256"], p["dtype"]
+        a["thumbnail_resolution"] = p["thumbnail_resolution"]
+        a["n_components"], a["n_sketch"] = p["n_components"] or 0, p["n_sketch"]  # 0: full features
+        a["random_state"] = p["random_state"]
+        a["meta"] = json.dumps(dict(p["meta"] or {}))
     return Path(path)
 
 

@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from gan_core.d_features import KINDS, extract_feature_sets, feature_dim
 from gan_core.errors import BadInputError
 from gan_core.features.bank import FeatureBank, pack_voxels
-from gan_core.features.extract import KINDS, extract_feature_sets, feature_dim
 from gan_core.files import file_sha256
 
 if TYPE_CHECKING:
     from gan_core.data.dataset import VoxelDataset
-    from gan_core.runtime import Model
+    from gan_core.model import Model
 
 
 def dataset_features(
@@ -36,7 +36,7 @@ def dataset_features(
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
         vox = dataset.read(np.arange(s, e))  # (B, R, R, R) uint8
-        with model._lock:  # the runtime's lock: the app may share this model
+        with model.lock:  # the app may share this model
             got = extract_feature_sets(model.discriminator, vox, kinds=kinds, batch_size=batch_size,
                                        device=model.device, amp_dtype=model.amp_dtype)
         for k in kinds:

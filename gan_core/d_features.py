@@ -1,5 +1,17 @@
-"""Discriminator features of voxel grids (Wu et al. 2016, sections 4.2 and 4.4): the two feature sets a
-bank stores, see :mod:`gan_core.features`."""
+"""Discriminator features of voxel grids: a function of a D network (gan_core.models.Discriminator and its
+feature taps), below the Model that holds one. The feature bank (:mod:`gan_core.features`) stores them.
+
+Two feature sets (Wu et al. 2016, section 4.2 and 4.4):
+
+* ``"paper"``: the responses of D's last three hidden conv blocks, each max-pooled to 2x2x2 and flattened
+  (channel-major, then x, y, z) and concatenated. At paper64 those blocks are D's 2nd, 3rd and 4th conv
+  layers, 128@16^3, 256@8^3 and 512@4^3, pooled with stride 8, 4 and 2: 8 * (128 + 256 + 512) = 7168 values,
+  the paper's SVM features. The same rule gives 8 * (64 + 128 + 256) = 3584 at fast32 (taps 64@16^3,
+  128@8^3, 256@4^3) and 8 * (16 + 32) = 384 at tiny16 (which has only two hidden blocks).
+* ``"last"``: the last hidden block's full response, flattened: 512 * 4^3 = 32768 values at paper64,
+  256 * 4^3 = 16384 at fast32. The paper uses D's last conv layer for nearest-neighbour retrieval of
+  generated shapes (to show that G does not memorise).
+"""
 
 from __future__ import annotations
 
