@@ -8,6 +8,7 @@ image (N, 3, 256, 256) -> E -> mean, logvar (N, 200) each.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Iterable
 
 import torch
@@ -220,6 +221,9 @@ class ResNetEncoder(nn.Module):
         if not getattr(self.head.weight, "is_meta", False):
             nn.init.normal_(self.head.weight, 0.0, 0.01)
             nn.init.zeros_(self.head.bias)
+            # the posterior starts narrow (sigma 0.05): through a frozen generator, noise as wide as the prior
+            # hides the mean's signal, and the log-variance learns only slowly from the reconstruction
+            nn.init.constant_(self.head.bias[profile.z_dim:], RESNET_LOGVAR_INIT)
 
     def forward_taps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """``forward``'s mean and log-variance, and the output of each stage (4 of them)."""
@@ -239,6 +243,7 @@ class ResNetEncoder(nn.Module):
 
 
 RESNET_WIDTHS = (32, 64, 128, 256)  # ResNetEncoder's stage widths (stem: the first)
+RESNET_LOGVAR_INIT = 2 * math.log(0.05)  # ResNetEncoder's initial log-variance of z
 ENCODER_CLASSES: dict[str, type[nn.Module]] = {"paper": ImageEncoder, "resnet": ResNetEncoder}
 
 
