@@ -136,7 +136,7 @@ def test_train_vae_with_the_resnet_encoder_from_a_papers_vae(tmp_path):
 
 def test_confidence_features_come_from_the_resnet_encoders_stages():
     from gan_core.recon_confidence import encode_with_features
-    from gan_core.reconstruct import encode_images
+    from gan_core.image_input import encode_images
 
     p = get_profile("tiny16").replace(encoder="resnet")
     torch.manual_seed(0)
