@@ -332,3 +332,234 @@ def test_ply_ascii_and_binary_read_exactly(tmp_path):
     le_verts = b"".join(struct.pack("<3fB", *row, 7) for row in VERTS.tolist())
     v, f = _read(tmp_path, "q.ply", _ply_header("binary_little_endian", 2) + le_verts + quads)
     assert f.tolist() == [[0, 1, 2], [0, 2, 3], [1, 4, 3], [1, 3, 2]]
+
+
+# -- voxelising a mesh -----------------------------------------------------------------------------------------
+def _box_mesh(sx: float, sy: float, sz: float, lid: bool = True):
+    v = np.array([(x, y, z) for x in (0, sx) for y in (0, sy) for z in (0, sz)], float)
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4)] + ([(1, 5, 7, 3)] if lid else [])
+    return v, np.array([t for a, b, c, d in quads for t in ((a, b, c), (a, c, d))])
+
+
+def test_normalize_vertices_by_hand():
+    from gan_core.data.voxelize import normalize_vertices
+
+    v = np.array([[0.0, 0.0, 0.0], [4.0, 2.0, 1.0], [1.0, 1.0, 0.5]])
+    # longest side 4 -> 8 voxels: x 2 per unit; every axis centred on 4
+    np.testing.assert_allclose(normalize_vertices(v, 8), [[0, 2, 3], [8, 6, 5], [2, 4, 4]])
+
+
+@pytest.mark.parametrize("lid", [True, False], ids=["closed box", "box without its lid"])
+def test_a_box_voxelises_to_the_voxels_it_spans(lid):
+    from gan_core.data.voxelize import voxelize_mesh
+
+    # 1 x 7/16 x 3/16 at 8^3: x spans [0, 8], y [2.25, 5.75], z [3.25, 4.75] -> voxels 0-7, 2-5, 3-4 (the
+    # faces cut voxels 2, 5, 3 and 4, which count, as binvox counts surface voxels); without a lid the axis rays'
+    # majority still fills it
+    g = voxelize_mesh(*_box_mesh(1.0, 7 / 16, 3 / 16, lid), 8)
+    want = np.zeros((8, 8, 8), np.uint8)
+    want[:, 2:6, 3:5] = 1
+    np.testing.assert_array_equal(g, want)
+
+
+# -- meshing a grid ------------------------------------------------------------------------------------------------
+def _box_grid() -> np.ndarray:
+    g = np.zeros((8, 8, 8), np.uint8)
+    g[1:7, 2:5, 3:4] = 1  # 6 x 3 x 1 voxels
+    return g
+
+
+@pytest.mark.parametrize("level, out", [(0.5, 0.5), (0.3, 0.7)])
+def test_voxels_to_mesh_bounds_by_hand(level, out):
+    from gan_core.mesh import voxels_to_mesh
+
+    # the surface crosses each occupied-empty pair where g - level changes sign, (1 - level) of the way out
+    # from the occupied voxel's centre; world = (index - (R - 1) / 2) / R
+    m = voxels_to_mesh(_box_grid(), level=level)
+    lo, hi = np.array([1, 2, 3]) - out, np.array([6, 4, 3]) + out
+    np.testing.assert_allclose(np.asarray(m.bounds).reshape(3, 2), np.c_[lo - 3.5, hi - 3.5] / 8, atol=1e-6)
+    tri = np.asarray(m.points)[m.regular_faces]  # outward faces: positive signed volume (divergence theorem)
+    vol = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6
+    assert 0 < vol < np.prod(hi - lo) / 8**3  # inside its bounding box
+
+
+def test_voxels_to_mesh_spacing_and_probabilities():
+    from gan_core.mesh import voxels_to_mesh
+
+    m = voxels_to_mesh(_box_grid(), spacing=(1.0, 2.0, 3.0))  # one voxel per axis: 1, 2 and 3 units
+    np.testing.assert_allclose(np.asarray(m.bounds).reshape(3, 2), [[-3, 3], [-4, 2], [-3, 0]], atol=1e-6)
+    # probabilities 0.8 at level 0.4: the crossing is half way again ((0.8 - 0.4) / 0.8)
+    m = voxels_to_mesh(_box_grid().astype(np.float32) * 0.8, level=0.4)
+    np.testing.assert_allclose(np.asarray(m.bounds).reshape(3, 2) * 8 + 3.5, [[0.5, 6.5], [1.5, 4.5], [2.5, 3.5]],
+                               atol=1e-5)
+    speck = _box_grid()
+    speck[7, 7, 7] = 1  # a separate voxel: dropped by default, kept on request
+    assert voxels_to_mesh(speck).bounds[1] == pytest.approx(voxels_to_mesh(_box_grid()).bounds[1])
+    assert voxels_to_mesh(speck, largest_component=False).bounds[1] == pytest.approx(0.5)
+
+
+def test_voxels_to_cubes_by_hand():
+    from gan_core.mesh import voxels_to_cubes
+
+    c = voxels_to_cubes(_box_grid())
+    assert c.n_cells == 2 * (6 * 3 + 6 * 1 + 3 * 1)  # exposed faces only
+    np.testing.assert_allclose(np.asarray(c.bounds).reshape(3, 2) * 8 + 3.5, [[0.5, 6.5], [1.5, 4.5], [2.5, 3.5]],
+                               atol=1e-5)
+    one = np.zeros((4, 4, 4), np.uint8)
+    one[0, 1, 2] = 1
+    c = voxels_to_cubes(one)
+    pts = np.asarray(c.points)
+    centre = (np.array([0, 1, 2]) - 1.5) / 4
+    assert c.n_cells == 6 and len(pts) == 24
+    for quad in c.regular_faces:  # outward: each face's normal points away from the voxel's centre
+        p = pts[quad]
+        assert np.cross(p[1] - p[0], p[2] - p[0]) @ (p.mean(0) - centre) > 0
+    np.testing.assert_allclose(np.abs(pts - centre), 1 / 8, atol=1e-6)  # every corner half a voxel out
+    c = voxels_to_cubes(_box_grid(), spacing=2.0)
+    np.testing.assert_allclose(np.asarray(c.bounds).reshape(3, 2), [[-6, 6], [-4, 2], [-2, 0]], atol=1e-5)
+
+
+def test_largest_component_by_connectivity():
+    from gan_core.mesh import largest_component
+
+    g = np.zeros((5, 5, 5), bool)
+    g[0, 0, 0:3] = True  # a row of three
+    g[1, 0, 3] = True  # touches its end along an edge only
+    g[2, 1, 4] = True  # touches that one at a corner only
+    g[4, 4, 0:2] = True  # two apart
+    assert largest_component(g, 6).sum() == 3  # faces: the row alone
+    assert largest_component(g, 18).sum() == 4  # edges join the second voxel
+    assert largest_component(g, 26).sum() == 5  # corners join the third
+    assert largest_component(g).sum() == 5 and not largest_component(g)[4, 4, 0]
+    assert not largest_component(np.zeros((3, 3, 3))).any()
+
+
+def test_scaled_to_makes_the_longest_side_that_long():
+    from gan_core.mesh import scaled_to, voxels_to_cubes
+
+    m = scaled_to(voxels_to_cubes(_box_grid()), 120.0)
+    ext = np.ptp(np.asarray(m.points), axis=0)
+    np.testing.assert_allclose(ext, [120.0, 60.0, 20.0], rtol=1e-6)  # 6 : 3 : 1 voxels
+
+
+# -- generation metrics ------------------------------------------------------------------------------------------
+def test_iou_distances_by_hand():
+    from gan_core.evaluate import iou_distances
+
+    a = np.zeros((2, 2, 2, 2), np.float32)
+    a[0, 0] = 0.9  # 4 voxels (the x = 0 half), as probabilities
+    a[0, 1, 0, 0] = 0.4  # below 0.5: empty
+    b = np.zeros((3, 2, 2, 2), np.uint8)
+    b[0, 0, 0] = 1  # 2 voxels, inside a[0]
+    b[1, 1] = 1  # the other half
+    # b[2] empty; a[1] empty
+    want = [[1 - 2 / 4, 1 - 0 / 8, 1.0], [1.0, 1.0, 0.0]]  # two empty grids are the same shape
+    for chunk in (1, 2, 256):
+        np.testing.assert_allclose(iou_distances(a, b, chunk=chunk), want, atol=1e-7)
+
+
+def test_coverage_and_mmd_and_1nna_by_hand():
+    from gan_core.evaluate import coverage_mmd, one_nna
+
+    d_sr = np.array([[0.1, 0.5, 0.9], [0.2, 0.4, 0.8]])  # both samples nearest reference 0
+    cov, mmd = coverage_mmd(d_sr)
+    assert cov == pytest.approx(1 / 3) and mmd == pytest.approx((0.1 + 0.4 + 0.8) / 3)
+    d_ss = np.array([[0.0, 0.3], [0.3, 0.0]])
+    d_rr = np.array([[0.0, 0.6, 0.7], [0.6, 0.0, 0.2], [0.7, 0.2, 0.0]])
+    # sample 0: own 0.3 vs other 0.1 -> wrong; sample 1: 0.3 vs 0.2 -> wrong; reference 0: own 0.6 vs 0.1 ->
+    # wrong; reference 1: 0.2 vs 0.4 -> right; reference 2: 0.2 vs 0.8 -> right: 2 of 5
+    assert one_nna(d_ss, d_rr, d_sr) == pytest.approx(2 / 5)
+    tie = np.full((2, 2), 0.5)
+    assert one_nna(tie, tie, tie) == 0.5  # the classifier cannot tell: half right each
+
+
+def test_generation_metrics_compare_at_the_smaller_resolution_and_count_occupancy():
+    from gan_core.evaluate import generation_metrics
+
+    s = np.zeros((3, 4, 4, 4), np.uint8)
+    s[1, :2, :2, :2] = 1  # one 2^3 block: one voxel at 2^3
+    s[2] = 1  # full
+    r = np.zeros((2, 2, 2, 2), np.uint8)
+    r[0, 0, 0, 0] = 1
+    r[1] = 1
+    m = generation_metrics(s, r)
+    assert m["resolution"] == 2 and (m["n_samples"], m["n_reference"]) == (3, 2)
+    # at 2^3 the samples are: empty, the reference's first shape, the reference's second: perfect matches
+    assert m["iou"]["cov"] == 1.0 and m["iou"]["mmd"] == 0.0
+    assert m["empty_rate"] == pytest.approx(1 / 3) and m["full_rate"] == pytest.approx(1 / 3)
+    assert m["mean_occupancy_samples"] == pytest.approx((0 + 1 / 8 + 1) / 3)
+    assert m["mean_occupancy_reference"] == pytest.approx((1 / 8 + 1) / 2)
+    assert generation_metrics(s, r, resolution=4)["resolution"] == 4
+
+
+def test_surface_points_of_one_voxel_lie_on_its_octahedron():
+    from gan_core.evaluate import surface_points
+
+    g = np.zeros((4, 4, 4), np.uint8)
+    g[1, 2, 3] = 1
+    # marching cubes of a lone voxel: the octahedron through the points half a voxel out along each axis from
+    # its centre, (i + 0.5) / R in unit-cube coordinates; its 8 faces are equal, so sampling by area puts ~1/8 of
+    # the points in each octant
+    p = surface_points(g, 4000, np.random.default_rng(0))
+    c = (np.array([1, 2, 3]) + 0.5) / 4
+    assert p.shape == (4000, 3) and p.dtype == np.float32
+    np.testing.assert_allclose(np.abs(p - c).sum(axis=1), 0.5 / 4, atol=1e-6)
+    octant = ((p - c) > 0) @ np.array([1, 2, 4])
+    assert np.bincount(octant, minlength=8).min() > 4000 / 8 * 0.8
+    assert surface_points(np.zeros((4, 4, 4)), 10, np.random.default_rng(0)).shape == (0, 3)
+
+
+def test_chamfer_distances_by_hand():
+    from gan_core.evaluate import CHAMFER_MAX, chamfer_distances
+
+    x = np.array([[0.0, 0.0, 0.0]])
+    y = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    empty = np.zeros((0, 3))
+    # CD = mean over x of min |x - y|^2 + mean over y of min |y - x|^2 = 1 + (1 + 4) / 2
+    d = chamfer_distances([x, empty], [y, empty])
+    np.testing.assert_allclose(d, [[3.5, CHAMFER_MAX], [CHAMFER_MAX, 0.0]])
+    sets = [x, y, empty]
+    same = chamfer_distances(sets, sets)
+    np.testing.assert_allclose(same, [[0, 3.5, CHAMFER_MAX], [3.5, 0, CHAMFER_MAX], [CHAMFER_MAX, CHAMFER_MAX, 0]])
+    ticks = []
+    chamfer_distances(sets, sets, ticks.append)
+    assert sum(ticks) == 3  # the upper triangle: 3 pairs
+
+
+# -- shape metrics ------------------------------------------------------------------------------------------------
+def test_frechet_distance_of_gaussians_by_hand():
+    from gan_core.shape_metrics import frechet_distance
+
+    # per axis independent: FD = |mu_a - mu_b|^2 + sum (sigma_a - sigma_b)^2 (np.cov: N - 1 in the variance)
+    a = np.array([[0.0, 1.0], [2.0, 1.0], [1.0, 4.0], [1.0, 4.0]])
+    b = np.array([[3.0, 0.0], [7.0, 0.0], [5.0, 2.0], [5.0, 2.0]])
+    va = np.var(a, axis=0, ddof=1)
+    vb = np.var(b, axis=0, ddof=1)
+    assert np.cov(a, rowvar=False)[0, 1] == 0 and np.cov(b, rowvar=False)[0, 1] == 0  # diagonal by construction
+    want = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.sum((np.sqrt(va) - np.sqrt(vb)) ** 2)
+    assert frechet_distance(a, b) == pytest.approx(want, rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    one = np.array([[0.0], [2.0]])  # one feature: variance 2
+    assert frechet_distance(one, one + 3) == pytest.approx(9.0)
+
+
+def test_fragmented_and_tiny_rates_by_hand():
+    from gan_core.shape_metrics import class_histogram, fragmented_rate, tiny_rate, tiny_threshold
+
+    g = np.zeros((3, 16, 16, 16), np.uint8)
+    g[0, 0:10, 0, 0] = 1
+    g[0, 15, 15, 15] = 1  # largest part 10 of 11 = 0.909: not fragmented
+    g[1, 0:8, 0, 0] = 1
+    g[1, 14:16, 15, 15] = 1  # 8 of 10: fragmented
+    # g[2] empty: not counted
+    assert fragmented_rate(g) == pytest.approx(1 / 2)
+    assert fragmented_rate(np.zeros((2, 4, 4, 4))) == 0.0
+    assert tiny_threshold(32) == 150 and tiny_threshold(64) == 1200 and tiny_threshold(16) == 18.75
+    t = np.zeros((3, 16, 16, 16), np.uint8)
+    t[0].flat[:18] = 1  # under 18.75
+    t[1].flat[:19] = 1
+    assert tiny_rate(t) == pytest.approx(2 / 3)  # 18 voxels and the empty grid
+    assert tiny_rate(t.astype(np.float32) * 0.6) == pytest.approx(2 / 3)  # probabilities above 0.5 count
+    assert class_histogram(np.array([0, 2, 2, 1]), 4) == [0.25, 0.25, 0.5, 0.0]
+    with pytest.raises(BadInputError):
+        class_histogram(np.array([0, 4]), 4)
