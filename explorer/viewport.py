@@ -2,9 +2,9 @@
 
 :class:`VtkView` wraps a pyvistaqt ``QtInteractor``: the mesh lives in one PolyData per display mode whose
 arrays are replaced in place (``copy_from``), so a new shape never re-adds an actor; it has no render
-timer (it renders when its shape changes, skips that while hidden and catches up when shown), and
-:meth:`VtkView.close_view` closes the interactor. Cameras can be shared between views (one vtkCamera).
-It counts the frames it really drew (render window EndEvents). VTK draws into a native window of its own
+timer (it renders when its shape changes, skips that while off screen and catches up when back: see
+:mod:`explorer.visibility`), and :meth:`VtkView.close_view` closes the interactor. Cameras can be shared between
+views (one vtkCamera). VTK draws into a native window of its own
 (pyvistaqt 0.11): a QOpenGLWidget-based interactor (pyvistaqt 0.12+) makes Qt compose the whole main window
 with OpenGL on every update, which on software GL cost more than drawing the shape.
 
@@ -80,8 +80,7 @@ class ShapeView(QFrame):
         self.voxels: np.ndarray | None = None
         self.mesh: Any = None
         self.level = 0.5
-        self.shown_count = 0  # shapes handed to the view so far (for tests and the fps benchmark)
-        self.frames_drawn = 0  # renders that put a new shape on screen (VtkView; the fps benchmark)
+        self.shown_count = 0  # shapes handed to the view so far (--screenshot waits for them; tests)
         self.empty = False
         self.setAccessibleName(f"3D view: {title}" if title else "3D view")
         self.setToolTip("Drag to rotate, wheel to zoom, right-drag to pan; View > Reset view to re-centre")
@@ -185,8 +184,6 @@ class VtkView(ShapeView):
         self.visibility = Visibility(self, lambda: QTimer.singleShot(0, self.render_now))
         self._framed = False
         self._closed = False
-        self._new_shape = False  # drawn by the next render
-        self.render_count = 0  # every render of this view's window
 
     @property
     def plotter(self) -> Any:
@@ -215,7 +212,6 @@ class VtkView(ShapeView):
         if self._shared_camera is not None:
             pl.renderer.camera = self._shared_camera
         pl.renderer.AddObserver("StartEvent", self._fit_aspect)
-        pl.ren_win.AddObserver("EndEvent", self._rendered)
         if pl.iren is not None:
             pl.iren.add_observer("InteractionEvent", lambda *_: self.cameraMoved.emit())
         if self.isVisible():
@@ -229,12 +225,6 @@ class VtkView(ShapeView):
         # horizontally, so the unit cube fits whatever the view's shape (and with a shared camera too).
         w, h = renderer.GetSize()
         renderer.GetActiveCamera().SetUseHorizontalViewAngle(w < h)
-
-    def _rendered(self, _window: Any, _event: str) -> None:
-        self.render_count += 1
-        if self._new_shape:
-            self._new_shape = False
-            self.frames_drawn += 1
 
     def _actor(self, display: str) -> Any:
         if display not in self._actors:
@@ -267,7 +257,6 @@ class VtkView(ShapeView):
                     place_camera(cam, radius)
         for other, actor in self._actors.items():
             actor.visibility = other == display and poly.n_points > 0
-        self._new_shape = True
         self.render_now()
 
     def render_now(self) -> None:
