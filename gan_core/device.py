@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from typing import Iterator
+import platform
+from pathlib import Path
+from typing import Callable, Iterator
 
 import torch
 
@@ -42,7 +45,7 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-_CPU_BF16_FASTER: bool | None = None  # measured once per process by cpu_bf16_is_faster
+_CPU_BF16_FASTER: bool | None = None  # measured once per machine by cpu_bf16_is_faster, then read from a file
 
 
 def _conv_pair_ms(bf16: bool) -> float:
@@ -64,8 +67,44 @@ def _conv_pair_ms(bf16: bool) -> float:
     return (time.perf_counter() - t) * 1000
 
 
+def _verdict_file() -> Path:
+    """Where the bf16 verdicts are kept: $GAN3D_CACHE_DIR, else $XDG_CACHE_HOME/gan3d, else ~/.cache/gan3d (the
+    caches' folder; spelled out here, since this module sits below the file helpers)."""
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan3d"
+    return Path(os.environ.get("GAN3D_CACHE_DIR") or home) / "bf16-verdicts.json"
+
+
+def _machine() -> str:
+    """What the verdict depends on: the CPU (model name and flags) and the torch build."""
+    cpu = platform.processor()
+    with contextlib.suppress(OSError):
+        info = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith(("model name", "flags"))]
+        cpu = " ".join(ln.split(":", 1)[1].strip() for ln in info[:2])  # the first CPU's
+    return f"torch {torch.__version__}; {cpu}"
+
+
+def _remembered(measure: Callable[[], bool]) -> bool:
+    """The verdict for this machine from the file, else ``measure()``, kept there (best effort: a read-only or
+    broken file only means measuring again)."""
+    path, key = _verdict_file(), _machine()
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known, dict) and isinstance(known.get(key), bool):
+        return known[key]
+    verdict = measure()
+    with contextlib.suppress(OSError, TypeError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**(known if isinstance(known, dict) else {}), key: verdict}, indent=1))
+        os.replace(tmp, path)  # whole or not at all, also with two processes measuring at once
+    return verdict
+
+
 def cpu_bf16_is_faster() -> bool:
-    """Whether bf16 autocast beats fp32 on this CPU, measured once per process (~120 ms; 0 without native bf16).
+    """Whether bf16 autocast beats fp32 on this CPU: measured once per machine (~120 ms; none without native
+    bf16) and remembered in the cache folder (:func:`_verdict_file`), so an app launch does not pay for it.
 
     The CPU flag is not enough. With AVX512-BF16, bf16 ran the generator and a training step 2.5-3x faster than
     fp32 on an AMD EPYC, and 1.2-1.5x *slower* on an Intel Xeon (family 6, model 207, no AMX exposed): there
@@ -74,16 +113,17 @@ def cpu_bf16_is_faster() -> bool:
     alternating, and bf16 must win by 20%."""
     global _CPU_BF16_FASTER
     if _CPU_BF16_FASTER is None:
-        if not cpu_has_native_bf16():
-            _CPU_BF16_FASTER = False
-        else:
-            _conv_pair_ms(False), _conv_pair_ms(True)  # warm-up: oneDNN builds its kernels
-            best = {False: float("inf"), True: float("inf")}
-            for _ in range(5):
-                for bf16 in (False, True):
-                    best[bf16] = min(best[bf16], _conv_pair_ms(bf16))
-            _CPU_BF16_FASTER = best[True] < 0.8 * best[False]
+        _CPU_BF16_FASTER = cpu_has_native_bf16() and _remembered(_measure_bf16_faster)
     return _CPU_BF16_FASTER
+
+
+def _measure_bf16_faster() -> bool:
+    _conv_pair_ms(False), _conv_pair_ms(True)  # warm-up: oneDNN builds its kernels
+    best = {False: float("inf"), True: float("inf")}
+    for _ in range(5):
+        for bf16 in (False, True):
+            best[bf16] = min(best[bf16], _conv_pair_ms(bf16))
+    return best[True] < 0.8 * best[False]
 
 
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:

@@ -190,11 +190,13 @@ def test_bundled_bank_for_finds_the_bank_of_a_bundled_model_only(ckpt, monkeypat
     (True, 1.3, None),  # native and slower (an Intel Xeon without AMX: 1.5-1.7x)
     (False, 1.0, None),  # emulated (AVX2 only): a training step 40x slower, never measured
 ])
-def test_auto_precision_on_cpu_is_bf16_only_where_it_measures_faster(monkeypatch, native, bf16_ms, expected):
+def test_auto_precision_on_cpu_is_bf16_only_where_it_measures_faster(monkeypatch, tmp_path, native, bf16_ms,
+                                                                     expected):
     import torch
 
     from gan_core import device
 
+    monkeypatch.setenv("GAN3D_CACHE_DIR", str(tmp_path))
     timed = []
 
     def conv_pair_ms(bf16):
@@ -208,13 +210,22 @@ def test_auto_precision_on_cpu_is_bf16_only_where_it_measures_faster(monkeypatch
     assert device.autocast_dtype(torch.device("cpu"), "auto") == want
     assert device.autocast_dtype(torch.device("cpu"), "auto") == want
     assert len(timed) == (12 if native else 0)  # measured once per process: warm-up pair + 5 alternating pairs
+    monkeypatch.setattr(device, "_CPU_BF16_FASTER", None)  # the next process on this machine reads the verdict
+    assert device.autocast_dtype(torch.device("cpu"), "auto") == want and len(timed) == (12 if native else 0)
+    assert (tmp_path / "bf16-verdicts.json").exists() == native
+    monkeypatch.setattr(device, "_CPU_BF16_FASTER", None)
+    monkeypatch.setattr(torch, "__version__", "another build")  # another torch (or CPU): measured again
+    assert device.autocast_dtype(torch.device("cpu"), "auto") == want and len(timed) == (24 if native else 0)
     assert device.autocast_dtype(torch.device("cpu"), "bf16") == torch.bfloat16  # asked for: always given
     assert device.autocast_dtype(torch.device("cpu"), "fp32") is None
     assert load_model(profile="tiny16", device="cpu").amp_dtype == want
 
 
-def test_the_bf16_measurement_runs_here():
+def test_the_bf16_measurement_runs_here(monkeypatch, tmp_path):
     from gan_core import device
+
+    monkeypatch.setenv("GAN3D_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(device, "_CPU_BF16_FASTER", None)
 
     assert device._conv_pair_ms(False) > 0 and device._conv_pair_ms(True) > 0
     assert isinstance(device.cpu_bf16_is_faster(), bool)
