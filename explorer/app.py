@@ -60,6 +60,9 @@ def setup_logging(verbose: bool) -> Path | None:
     err.setFormatter(fmt)
     err.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root.addHandler(err)
+    # pyvista imports matplotlib, whose "building the font cache" warning (a fresh cache folder) would be a line
+    # on stderr beside the app's own; the app draws nothing with matplotlib
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.CacheLocation) or ".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -176,6 +179,31 @@ def report_fatal(text: str, interactive: bool) -> None:
         QMessageBox.critical(None, "3D-GAN Explorer", text.removeprefix("gan3d-explorer: "))
 
 
+class ModelLoader:
+    """:func:`initial_model` on a thread of its own, started before the window is built: reading the checkpoint
+    and building the networks overlap the window's construction (pyvista's import most of all)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._model: tuple[Any, str | None] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, args=(args,), name="gan3d-load-model", daemon=True)
+        self._thread.start()
+
+    def _load(self, args: argparse.Namespace) -> None:
+        try:
+            self._model = initial_model(args)
+        except BaseException as e:  # noqa: BLE001 (raised again on the GUI thread, in result())
+            self._error = e
+
+    def result(self) -> tuple[Any, str | None]:
+        """(model, banner) once loaded; raises what loading raised (ModelError for a bad --checkpoint)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._model is not None
+        return self._model
+
+
 class AfterFirstShape:
     """Runs ``fn`` once the first shape is on screen (at once in a workspace without 3D views; at the latest
     after ``limit_s``). Opening the feature bank imports scikit-learn and reads the bank on a worker, which held
@@ -275,23 +303,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from explorer.window import MainWindow
 
     set_threads(args.threads)
+    loading = ModelLoader(args)  # beside the window's construction
     state = SessionState()
     window = MainWindow(state)
     install_excepthook(window.ctx.notifier.error)
     window.show_workspace(args.tab)
-    window.show()
-    app.processEvents()
     try:
-        model, banner = initial_model(args)
-    except ModelError as e:  # a file that is there but is no checkpoint (or a damaged one)
+        model, banner = loading.result()
+    except ModelError as e:  # a file that is there but is no checkpoint (or a damaged one): no window shown
         window.shutdown()
-        window.hide()
         report_fatal(str(e), interactive)
         return 1
     if banner:
         window.banner.setText(banner)
         window.banner.setVisible(True)
-    state.set_model(model)
+    state.set_model(model)  # before show(): the views ask for their shapes as they are shown, and the worker
+    window.show()  # generates them while the next views make their interactors
+    app.processEvents()
     bank = args.bank or bundled_bank_for(model)  # a bundled model opens with its bank: neighbours from the start
     deferred = AfterFirstShape(window, lambda: window.open_bank(str(bank))) if bank else None
     if args.session:
