@@ -31,6 +31,7 @@ def test_the_default_mode_of_every_path_function_is_slerp():
     np.testing.assert_allclose(latent.path(a, b, 5)[1], want, atol=1e-6)  # t = 0, 1/4, ...
     np.testing.assert_allclose(latent.keyframe_path([a, b], 5)[1], want, atol=1e-6)
     np.testing.assert_allclose(latent.along_keyframes([a, b], 0.25), want, atol=1e-6)
+    assert latent.slerp(a, b, 0.25).dtype == np.float32 and latent.lerp(a, b, 0.25).dtype == np.float32  # scalar t
 
 
 def test_lerp_mode_reaches_every_segment_of_a_keyframe_path():
