@@ -46,6 +46,7 @@ MODULES: dict[str, dict] = {
         "functions": ["x_holdout_split", "x_spread", "x_recon_loss", "x_recon_bce", "x_generator_logits",
                       "x_batch_iou"],
         "tests": ["tests/test_vae_train.py", "tests/test_mutation_kills.py"],
+        "recheck_k": "holdout or spread or reconstruction or generator_logits or batch_iou",
     },
     "mesh_readers": {
         "file": "gan_core/data/mesh_readers.py",
@@ -62,12 +63,14 @@ MODULES: dict[str, dict] = {
         "file": "gan_core/data/resample.py",
         "functions": ["x_resample", "x__upsample"],
         "tests": ["tests/test_dataset.py", "tests/test_importers.py", "tests/test_mutation_kills.py"],
+        "recheck_k": "resampl or upsampl or downsampl",
     },
     "mesh": {
         "file": "gan_core/mesh.py",
         "functions": ["x__frame", "x_largest_component", "x__minor_components", "x_voxels_to_mesh",
                       "x_voxels_to_cubes", "x_scaled_to"],
         "tests": ["tests/test_mesh.py", "tests/test_mutation_kills.py"],
+        "recheck_k": "voxels_to or largest_component or scaled_to",
     },
     "evaluate": {
         "file": "gan_core/evaluate.py",
@@ -189,14 +192,64 @@ def planted(bug: dict, work: Path, src_ref: str, tests_ref: str | None, log, new
     text = f.read_text()
     if text.count(bug["old"]) != 1:
         raise SystemExit(f"planted bug {bug['name']!r}: the line to change is not in {bug['file']} once")
-    f.write_text(text.replace(bug["old"], bug["new"]))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen"}
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow and not render",
+           *tests]
     t0 = time.time()
-    rc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m",
-                         "not slow and not render", *tests], cwd=work, env=env, stdout=log,
-                        stderr=subprocess.STDOUT).returncode
+    clean = subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    if clean != 0:  # the tests fail without the bug (older tests on newer code): no verdict
+        return {"bug": bug["name"], "file": bug["file"], "killed": None, "rc": clean,
+                "seconds": round(time.time() - t0), "tests": tests, "note": "the tests fail without the bug"}
+    f.write_text(text.replace(bug["old"], bug["new"]))
+    rc = subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     return {"bug": bug["name"], "file": bug["file"], "killed": rc not in (0, 5), "rc": rc,
             "seconds": round(time.time() - t0), "tests": tests}
+
+
+RECHECK = """
+import json, os, sys
+import pytest
+names, k, tests = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3:]
+args = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", "not slow and not render", "-k", k, *tests]
+os.environ["MUTANT_UNDER_TEST"] = ""
+if pytest.main(args) != 0:
+    sys.exit("the new tests fail without a mutant")
+out = {}
+for n in names:  # mutmut's trampolines read MUTANT_UNDER_TEST at each call: one process for all
+    os.environ["MUTANT_UNDER_TEST"] = n
+    out[n] = int(pytest.main(args))
+json.dump(out, open(sys.argv[1] + ".out", "w"))
+"""
+
+
+def recheck(name: str, before: dict, work: Path, new_ref: str, log) -> dict:
+    """The 'after' column without mutmut's per-run overhead: the mutants that survived the old tests, in the
+    before run's mutated copy, against the new test files only (one pytest process). A mutant the old tests did
+    not kill is killed after exactly when a new test fails on it; the old tests' kills stand."""
+    spec = MODULES[name]
+    mutants = work / "mutants"
+    new = []
+    for t in spec["tests"]:
+        if not (work / t).is_file():  # not in the before run's tests: a new file
+            shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{new_ref}:{t}"], capture_output=True)
+            if shown.returncode == 0:
+                (mutants / t).write_bytes(shown.stdout)
+                new.append(t)
+    survivors = before["survived"]
+    (mutants / "recheck.json").write_text(json.dumps(survivors))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen"}
+    t0 = time.time()
+    k = spec.get("recheck_k", "")  # the new tests of this module only: every mutant reruns them
+    proc = subprocess.run([sys.executable, "-c", RECHECK, "recheck.json", k, *new], cwd=mutants, env=env, stdout=log,
+                          stderr=subprocess.STDOUT)
+    if proc.returncode != 0 or not survivors and not new:
+        raise SystemExit(f"{name}: the recheck failed (rc {proc.returncode}; log {log.name})")
+    codes = json.loads((mutants / "recheck.json.out").read_text())
+    still = sorted(k for k, v in codes.items() if v == 0)
+    r = {**before, "survived": still, "killed": before["killed"] + len(survivors) - len(still),
+         "killed_now": sorted(set(survivors) - set(still)), "new_tests": new,
+         "seconds": before["seconds"] + round(time.time() - t0)}
+    return r
 
 
 def table(results: list[dict]) -> str:
@@ -223,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                     "replaces theirs)")
     ap.add_argument("--budget-minutes", type=float, help="stop a module's run after this long (the rest: not checked)")
     ap.add_argument("--planted", action="store_true", help="also run the planted bugs of issue 24")
+    ap.add_argument("--recheck", type=Path, metavar="JSON", help="the after column quickly: rerun only the new test "
+                    "files (--new-tests-from) on the survivors of this before --json, in its --work copies")
     ap.add_argument("--rerun-survivors", type=Path, metavar="JSON",
                     help="test only the mutants that survived in this earlier --json (same --src-ref); the others "
                     "count as killed, as they were (the 'after' column: tests were only added)")
@@ -242,6 +297,24 @@ def main(argv: list[str] | None = None) -> int:
                                              "new_tests_from": args.new_tests_from, "results": results,
                                              "planted": bugs}, indent=1, ensure_ascii=False))
 
+    if args.recheck:  # the after column from the before run's copies: see recheck()
+        before = json.loads(args.recheck.read_text())
+        after = []
+        for r in before["results"]:
+            if r["module"] not in args.modules or not r["survived"]:
+                after.append(r)
+                continue
+            work = args.work / r["module"].split()[0]
+            with open(work / "recheck.log", "w") as log:
+                after.append(recheck(r["module"], r, work, args.new_tests_from or "HEAD", log))
+            print(f"== {r['module']}: {len(after[-1]['killed_now'])} of {len(r['survived'])} survivors killed by "
+                  f"{' '.join(after[-1]['new_tests'])}", flush=True)
+            if args.json:
+                args.json.write_text(json.dumps({**before, "new_tests_from": args.new_tests_from,
+                                                 "results": after + before["results"][len(after):]},
+                                                indent=1, ensure_ascii=False))
+        print(table(after))
+        return 0
     earlier = {}
     if args.rerun_survivors:
         before = json.loads(args.rerun_survivors.read_text())
@@ -279,19 +352,21 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['not_checked']} not checked, {r['seconds']} s (log: {work / 'mutmut.log'})", flush=True)
         save()
     if args.planted:
+        args.work.mkdir(parents=True, exist_ok=True)
         for bug in PLANTED:
             work = args.work / "planted"
             with open(args.work / "planted.log", "a") as log:
                 b = planted(bug, work, args.src_ref, args.tests_ref, log, args.new_tests_from)
             bugs.append(b)
-            print(f"== planted: {b['bug']}: {'killed' if b['killed'] else 'SURVIVED'} by {' '.join(b['tests'])}",
-                  flush=True)
+            verdict = {True: "killed", False: "SURVIVED", None: "no verdict (the tests fail without it)"}[b["killed"]]
+            print(f"== planted: {b['bug']}: {verdict} by {' '.join(b['tests'])}", flush=True)
             save()
     order = list(MODULES)
     results.sort(key=lambda r: order.index(r["module"]))
     print(table(results))
     for b in bugs:
-        print(f"planted bug: {b['bug']} ({b['file']}): {'killed' if b['killed'] else 'survived'}")
+        print(f"planted bug: {b['bug']} ({b['file']}): "
+              f"{ {True: 'killed', False: 'survived', None: 'no verdict'}[b['killed']] }")
     return 0
 
 
