@@ -42,7 +42,8 @@ def cache_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(list(parts), sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def save_tagged_npz(path: str | Path, fmt: str, version: int, meta: dict, arrays: dict[str, np.ndarray]) -> Path:
+def save_tagged_npz(path: str | Path, fmt: str, version: int, meta: dict[str, Any],
+                    arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` and a JSON ``meta`` tagged with a format name and version, atomically, as an npz that
     loads without pickle (see :func:`load_tagged_npz`)."""
     path = Path(path)
@@ -51,11 +52,11 @@ def save_tagged_npz(path: str | Path, fmt: str, version: int, meta: dict, arrays
     head = json.dumps({"format": fmt, "version": int(version), **meta})
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, _meta=np.array(head), **arrays)
+        np.savez(f, _meta=np.array(head), **arrays)  # type: ignore[arg-type]  # numpy's stub: **arrays vs allow_pickle
     return path
 
 
-def load_tagged_npz(path: str | Path, fmt: str, version: int) -> tuple[dict, dict[str, np.ndarray]]:
+def load_tagged_npz(path: str | Path, fmt: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, arrays) of a file written by :func:`save_tagged_npz` with this ``fmt`` and at most ``version``;
     BadFileError for a missing, damaged or foreign file."""
     p = Path(path)

@@ -32,6 +32,7 @@ from gan_core.latent import project_many
 if TYPE_CHECKING:
     from gan_core.features import FeatureBank
     from gan_core.model import Model
+    from gan_core.models import Generator
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ def class_means(model: Model, bank: FeatureBank, *, per_class: int = 6, steps: i
     return ClassMeans(means, counts.astype(np.int64), mean_iou, list(bank.class_names_))
 
 
-def _private_generator(model: Model) -> torch.nn.Module:
+def _private_generator(model: Model) -> Generator:
     """A float32 copy of the generator on the CPU (eval mode), taken under the model's lock: long work on it
     neither blocks the app's generation nor races with it."""
     with model.lock:  # as features.dataset_features takes it

@@ -70,7 +70,7 @@ def remove_stale_temps(directory: str | Path) -> list[Path]:
     """Delete the temporary files :func:`atomic_path` leaves behind when its process is killed (SIGKILL,
     power loss): ``.NAME.<12 hex>.tmpSUFFIX``. Call it only where no other writer is active, e.g. on a run
     directory when its one trainer starts. Returns the files removed."""
-    removed = []
+    removed: list[Path] = []
     d = Path(directory)
     if not d.is_dir():
         return removed

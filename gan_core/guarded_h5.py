@@ -10,7 +10,7 @@ import errno
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, cast
 
 from gan_core.errors import BadFileError
 from gan_core.files import atomic_path, os_reason
@@ -154,7 +154,7 @@ class _WriteGuard(io.RawIOBase):
 
     def __init__(self, path: Path, mode: str = "w+b") -> None:
         super().__init__()
-        self._f = open(path, mode, buffering=0)
+        self._f = cast(io.FileIO, open(path, mode, buffering=0))  # unbuffered binary: a FileIO
         self.error: OSError | None = None
 
     def readable(self) -> bool:
@@ -166,10 +166,10 @@ class _WriteGuard(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def readinto(self, buffer):  # type: ignore[no-untyped-def, override]
+    def readinto(self, buffer: Any) -> int | None:
         return self._f.readinto(buffer)
 
-    def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
+    def write(self, data: Any) -> int:
         n = len(memoryview(data).cast("B"))
         if self.error is None:
             try:
@@ -218,7 +218,7 @@ class _UndoGuard(_WriteGuard):
         if start < end:
             self._undo.append((start, os.pread(self._f.fileno(), end - start, start)))
 
-    def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
+    def write(self, data: Any) -> int:
         if self.error is None:
             try:
                 self._keep(self._f.tell(), self._f.tell() + len(memoryview(data).cast("B")))

@@ -4,7 +4,7 @@ back to z (so a user's own or a training shape can be interpolated and combined 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -13,6 +13,9 @@ import torch.nn.functional as F
 from gan_core.config import Profile
 from gan_core.errors import BadInputError
 from gan_core.memory import check_memory
+
+if TYPE_CHECKING:
+    from gan_core.models import Generator
 
 
 def sample_z(
@@ -69,7 +72,7 @@ def _vectors(names: Sequence[str], *zs: np.ndarray | torch.Tensor) -> list[np.nd
     return out
 
 
-def _weights(t: float | np.ndarray, what: str = "t") -> np.ndarray:
+def _weights(t: float | Sequence[float] | np.ndarray, what: str = "t") -> np.ndarray:
     arr = np.asarray(t, dtype=np.float64)
     if arr.ndim > 1 or not np.isfinite(arr).all():
         raise BadInputError(f"{what} must be a finite number or a 1-D array of them, got {t!r}")
@@ -229,7 +232,7 @@ def arithmetic(
 
 
 def project(
-    generator: torch.nn.Module,
+    generator: Generator,
     target: np.ndarray,
     *,
     steps: int = 200,
@@ -238,7 +241,7 @@ def project(
     prior_weight: float = 1e-3,
     seed: int = 0,
     device: torch.device | str = "cpu",
-    progress: "callable | None" = None,  # type: ignore[valid-type]
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, float]:
     """Find z with G(z) close to ``target`` (R, R, R) occupancy: Adam on a balanced binary cross-entropy
     plus a small pull towards the prior, from ``restarts`` random starts run as one batch.
@@ -254,7 +257,7 @@ def project(
 
 
 def project_many(
-    generator: torch.nn.Module,
+    generator: Generator,
     targets: np.ndarray,
     *,
     steps: int = 200,
@@ -263,7 +266,7 @@ def project_many(
     prior_weight: float = 1e-3,
     seed: int = 0,
     device: torch.device | str = "cpu",
-    progress: "callable | None" = None,  # type: ignore[valid-type]
+    progress: Callable[[int, int], None] | None = None,
     init: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`project` for a stack of targets (T, R, R, R) in one batch of T * restarts (far faster per shape

@@ -223,7 +223,8 @@ def voxels_to_cubes(
     corners_all = np.concatenate(quads).reshape(-1, 3)
     scale, centre = _frame(occ.shape, spacing)
     points = ((corners_all - 0.5 - centre) * scale).astype(np.float32)  # lattice point k sits at k - 0.5
-    return pv.PolyData.from_regular_faces(points, np.arange(len(points)).reshape(-1, 4))
+    faces = np.arange(len(points)).reshape(-1, 4)
+    return pv.PolyData.from_regular_faces(points, faces)  # type: ignore[arg-type]  # pyvista's stub: dtype[int] only
 
 
 def export_mesh(mesh: "pv.PolyData", path: str | Path, *, size: float | None = None) -> Path:

@@ -92,7 +92,8 @@ class Model:
                 net = cls(self.profile)
             load_weights(net, ck, key, assign=True)  # strict: every parameter and buffer comes from the checkpoint
         fmt = torch.channels_last_3d if key != "encoder" and self.device.type == "cpu" else torch.contiguous_format
-        return net.to(self.device, memory_format=fmt).eval()
+        moved: _Net = net.to(self.device, memory_format=fmt)  # type: ignore[call-overload]  # stubs lack memory_format
+        return moved.eval()
 
     # -- public API ----------------------------------------------------------------------------------------
     @property

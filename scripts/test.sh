@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the test suite: GUI-free and offscreen-Qt tests first, then the tests that
-# render 3D under a virtual X display. Extra arguments go to both pytest runs (e.g. -x, -k name); a marker
+# Set up (idempotent), check the layering (lint-imports) and the types (mypy), and run the test suite: GUI-free
+# and offscreen-Qt tests first, then the tests that render 3D under a virtual X display. Extra arguments go to both pytest runs (e.g. -x, -k name); a marker
 # expression (-m EXPR, e.g. -m slow) replaces "not slow" in both, so each test runs once, in the right run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +26,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+echo "== import contracts (lint-imports) and types (mypy), both configured in pyproject.toml ==" >&2
+.venv/bin/lint-imports --no-logo --cache-dir .venv/.import_linter_cache
+.venv/bin/mypy
 echo "== tests (offscreen Qt) ==" >&2
 QT_QPA_PLATFORM=offscreen run "${PYTEST[@]}" -m "not render and ($MARKS)" ${ARGS[@]+"${ARGS[@]}"}
 echo "== tests that render (Xvfb) ==" >&2
