@@ -13,7 +13,6 @@ import copy
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,91 +23,22 @@ from torch import nn
 from gan_core import distributed as dist_utils
 from gan_core.augment import augment
 from gan_core.checkpoint import load_checkpoint, load_weights
-from gan_core.config import AUGMENTS, LOSSES, RECIPES, Profile, check_same_architecture, get_profile
+from gan_core.config import check_same_architecture
 from gan_core.device import autocast, pick_device
 from gan_core.errors import BadInputError
 from gan_core.fast_conv import stock_kernels
 from gan_core.latent import sample_z
 from gan_core.models import Discriminator, Generator, bce_logits, recalibrate_batchnorm
-from gan_core.training_loop import EpochTrainer, d_gate_open, gated_d_step, mean_of, open_voxels, validate_common
+from gan_core.run_config import TrainConfig
+from gan_core.training_loop import EpochTrainer, d_gate_open, gated_d_step, mean_of, open_voxels
 
 log = logging.getLogger(__name__)
+
+__all__ = ["EMA_RAMPUP", "TrainConfig", "Trainer"]  # TrainConfig: the run's settings (gan_core.run_config)
 
 # The moving average's half-life is at most this fraction of the images this run has seen, so a fresh run's
 # average forgets its random start (StyleGAN's ramp-up, longer: a shipped run here lasts ~50 epochs, not ~1000).
 EMA_RAMPUP = 0.3
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on. None means "the profile's value" (the paper's, where it has one)."""
-
-    data: str
-    out: str
-    profile: str = "fast32"
-    classes: list[str] | None = None
-    limit: int | None = None
-    epochs: int = 100
-    batch_size: int | None = None
-    g_lr: float | None = None
-    d_lr: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    d_acc_threshold: float | None = None
-    z_prior: str | None = None
-    label_smoothing: float | None = None  # real target 1 - s for D; 0 = the paper
-    instance_noise: float | None = None  # std of Gaussian noise added to D's inputs, annealed to 0; 0 = the paper
-    ema_kimg: float | None = None  # half-life of G's weight moving average, in thousands of images; 0 = off (the paper)
-    loss: str | None = None  # "bce" (the paper's, non-saturating for G) or "hinge"
-    r1_gamma: float | None = None  # weight of the R1 penalty on D's input gradient at real shapes; 0 = off
-    r1_every: int = 4  # apply R1 at every this many steps (where D is updated), scaled up to match (lazy)
-    augment: str | None = None  # D sees real and fake shapes through this (config.AUGMENTS); none
-    d_norm: str | None = None  # D's normalisation (profile field): batch (the paper) or spectral
-    recipe: str = "paper"  # fills the fields above and the learning rates where they are None (RECIPES)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"  # auto (bf16 on CPUs where it measures faster, else fp32), fp32, bf16, fp16
-    channels_last: bool = True
-    threads: int | None = None
-    checkpoint_minutes: float = 10.0
-    snapshot_every: int = 5
-    log_every: int = 1
-    n_preview: int = 16
-    resume: bool = False
-    init_from: str | None = None  # start G and D from another checkpoint's weights (fine-tuning)
-    max_steps: int | None = None  # stop after this many steps in total (smoke tests, benchmarks)
-
-    def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise BadInputError(f"unknown recipe {self.recipe!r}; use {', '.join(RECIPES)}")
-        for name, value in RECIPES[self.recipe].items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
-        for name, default in (("label_smoothing", 0.0), ("instance_noise", 0.0), ("ema_kimg", 0.0),
-                              ("loss", "bce"), ("r1_gamma", 0.0), ("augment", "none")):
-            if getattr(self, name) is None:
-                setattr(self, name, default)
-
-    def resolved_profile(self) -> Profile:
-        p = get_profile(self.profile)
-        changes = {k: getattr(self, k) for k in ("batch_size", "g_lr", "d_lr", "beta1", "beta2", "d_acc_threshold",
-                                                 "z_prior", "d_norm") if getattr(self, k) is not None}
-        return p.replace(**changes)
-
-    def validate(self) -> None:
-        validate_common(self, ("g_lr", "d_lr"))
-        if not 0 <= self.label_smoothing < 0.5:
-            raise BadInputError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        if not (self.ema_kimg >= 0 and np.isfinite(self.ema_kimg)):
-            raise BadInputError(f"--ema-kimg must be 0 (off) or a positive number, got {self.ema_kimg}")
-        if self.loss not in LOSSES:
-            raise BadInputError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if not (self.r1_gamma >= 0 and np.isfinite(self.r1_gamma)):
-            raise BadInputError(f"--r1-gamma must be 0 (off) or a positive number, got {self.r1_gamma}")
-        if self.r1_every < 1:
-            raise BadInputError(f"--r1-every must be >= 1, got {self.r1_every}")
-        if self.augment not in AUGMENTS:
-            raise BadInputError(f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
 
 
 class Trainer(EpochTrainer):

@@ -41,27 +41,6 @@ from gan_core.files import atomic_path, remove_stale_temps
 
 log = logging.getLogger(__name__)
 
-FLOAT32_MAX = float(torch.finfo(torch.float32).max)  # Adam keeps lr as float32: larger overflows
-
-
-def validate_common(cfg: Any, lr_fields: tuple[str, ...]) -> None:
-    """Check the settings every trainer has, naming the flag (BadInputError)."""
-    if cfg.epochs < 1:
-        raise BadInputError(f"--epochs must be >= 1, got {cfg.epochs}")
-    if cfg.batch_size is not None and cfg.batch_size < 2:
-        raise BadInputError(f"--batch-size must be >= 2 (BatchNorm), got {cfg.batch_size}")
-    for k in lr_fields:
-        v = getattr(cfg, k)
-        if v is not None and not (0 < v <= FLOAT32_MAX):
-            raise BadInputError(f"--{k.replace('_', '-')} must be a positive number below 3.4e38, got {v}")
-    if cfg.d_acc_threshold is not None and not 0 < cfg.d_acc_threshold <= 1:
-        raise BadInputError(f"--d-acc-threshold must be in (0, 1], got {cfg.d_acc_threshold}")
-    if cfg.snapshot_every < 1:
-        raise BadInputError(f"--snapshot-every must be >= 1, got {cfg.snapshot_every}")
-    if cfg.log_every < 1:
-        raise BadInputError(f"log_every must be >= 1, got {cfg.log_every}")
-
-
 def open_voxels(cfg: Any, resolution: int) -> tuple[VoxelDataset, VoxelDataset]:
     """The run's shapes as stored and at the profile's ``resolution`` (the same object when they agree)."""
     stored = VoxelDataset(cfg.data, classes=cfg.classes, limit=cfg.limit)

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +29,7 @@ import torch
 from torch import nn
 
 from gan_core.checkpoint import load_checkpoint, load_weights
-from gan_core.config import ENCODERS, Profile, check_same_architecture, get_profile
+from gan_core.config import Profile, check_same_architecture
 from gan_core.data.dataset import VoxelDataset
 from gan_core.device import autocast, pick_device
 from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
@@ -39,85 +37,13 @@ from gan_core.files import file_sha256
 from gan_core.latent import sample_z
 from gan_core.models import (Discriminator, Generator, bce_logits, build_encoder, kl_divergence,
                              recalibrate_batchnorm, reparameterize)
-from gan_core.training_loop import EpochTrainer, d_gate_open, gated_d_step, mean_of, open_voxels, validate_common
+from gan_core.run_config import VaeTrainConfig
+from gan_core.training_loop import EpochTrainer, d_gate_open, gated_d_step, mean_of, open_voxels
 from gan_core.vae_objective import batch_iou, generator_logits, holdout_split, recon_bce, recon_loss, spread
 
 log = logging.getLogger(__name__)
 
 __all__ = ["VaeTrainConfig", "VaeTrainer", "generator_logits", "holdout_split", "recon_bce", "recon_loss", "spread"]
-
-
-@dataclass
-class VaeTrainConfig:
-    """Everything a 3D-VAE-GAN run depends on. None means "the profile's value" (the paper's, where it has one)."""
-
-    data: str
-    renders: str
-    out: str
-    profile: str = "fast32"
-    from_gan: str | None = None  # initialise G and D from a 3D-GAN checkpoint
-    freeze_generator: bool | None = None  # None: True with from_gan, else False
-    classes: list[str] | None = None
-    limit: int | None = None
-    epochs: int = 20
-    batch_size: int | None = None
-    e_lr: float = 2e-4  # the paper gives none for E; Adam at 2e-4 with beta1 0.5 as for G and D
-    g_lr: float | None = None
-    d_lr: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    d_acc_threshold: float | None = None
-    kl_weight: float | None = None  # a1; profile: 5
-    recon_loss: str = "mse"  # "mse": the paper's squared error; "bce": cross-entropy on G's logits
-    pos_weight: float = 1.0  # bce only: weight of occupied voxels (> 1 keeps thin parts above the iso level)
-    recon_weight: float | None = None  # a2; profile: 1e-4
-    gan_weight: float = 1.0  # on L_GAN in G's loss; 0 skips D entirely (a 3D-VAE)
-    holdout: float = 0.1  # share of the shapes kept out of training
-    min_voxels: int = 32  # shapes with fewer occupied voxels (broken voxelisations) are skipped
-    views: int = 4  # when the renders are made on demand
-    encoder: str | None = None  # the image encoder: "paper" or "resnet" (models.build_encoder); None: the profile's
-    image_augment: bool = False  # change each training image on the fly (gan_core.image_augment)
-    render_seed: int = 0
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    channels_last: bool = True
-    threads: int | None = None
-    checkpoint_minutes: float = 10.0
-    snapshot_every: int = 5
-    log_every: int = 1
-    eval_shapes: int = 64  # held-out shapes scored after each epoch
-    resume: bool = False
-    max_steps: int | None = None
-
-    def resolved_profile(self) -> Profile:
-        p = get_profile(self.profile)
-        changes = {k: getattr(self, k) for k in ("batch_size", "g_lr", "d_lr", "beta1", "beta2", "d_acc_threshold",
-                                                 "kl_weight", "recon_weight", "encoder") if getattr(self, k) is not None}
-        return p.replace(**changes)
-
-    @property
-    def frozen(self) -> bool:
-        return bool(self.from_gan) if self.freeze_generator is None else bool(self.freeze_generator)
-
-    def validate(self) -> None:
-        validate_common(self, ("e_lr", "g_lr", "d_lr"))
-        if not (self.pos_weight > 0 and math.isfinite(self.pos_weight)):
-            raise BadInputError(f"--pos-weight must be a number > 0, got {self.pos_weight}")
-        for k in ("kl_weight", "recon_weight", "gan_weight"):
-            v = getattr(self, k)
-            if v is not None and not (v >= 0 and math.isfinite(v)):
-                raise BadInputError(f"--{k.replace('_', '-')} must be a number >= 0, got {v}")
-        if not 0 <= self.holdout < 1:
-            raise BadInputError(f"--holdout must be in [0, 1), got {self.holdout}")
-        if self.views < 1:
-            raise BadInputError(f"--views must be >= 1, got {self.views}")
-        if self.encoder is not None and self.encoder not in ENCODERS:
-            raise BadInputError(f"--encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
-        if self.recon_loss not in ("mse", "bce"):
-            raise BadInputError(f"--recon-loss must be mse or bce, got {self.recon_loss!r}")
-        if self.freeze_generator and not self.from_gan:
-            raise BadInputError("--freeze-generator needs --from-gan (a frozen untrained generator cannot learn)")
 
 
 class VaeTrainer(EpochTrainer):

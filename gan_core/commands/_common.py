@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from gan_core.errors import BadFileError, BadInputError
+from gan_core.run_config import DEVICE_HELP, PRECISIONS, RunConfig, comma_list, precision_help
 
 T = TypeVar("T")
 
@@ -20,10 +21,8 @@ MESH_FORMAT_CHOICES = ["stl", "obj", "ply", "glb", "gltf", "3mf"]
 
 
 def add_precision_arg(p: argparse.ArgumentParser, what: str = "inference") -> None:
-    """--precision, one help text for every command."""
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help=f"{what} precision (auto: bf16 on CPUs where it measures faster than fp32, else fp32, "
-                        "which a CUDA GPU runs on TF32 tensor cores; bf16 pays on a GPU only for large batches)")
+    """--precision, one help text for every command (the trainers' comes from their run config)."""
+    p.add_argument("--precision", default="auto", choices=list(PRECISIONS), help=precision_help(what))
 
 
 def existing_file(path: str | Path, flag: str) -> Path:
@@ -116,11 +115,7 @@ def parse_int_list(text: str, flag: str = "--seeds") -> list[int]:
     return out
 
 
-def class_list(text: str | None) -> list[str] | None:
-    """'chair,sofa' -> ['chair', 'sofa']; None or '' -> None (all classes)."""
-    if not text:
-        return None
-    return [c.strip() for c in text.split(",") if c.strip()] or None
+class_list = comma_list  # 'chair,sofa' -> ['chair', 'sofa']; None or '' -> None (all classes)
 
 
 def progress(iterable: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it") -> Iterable[T]:
@@ -182,7 +177,7 @@ def progress_callback(desc: str, unit: str = "step",
 
 
 def add_device_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -193,38 +188,35 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     add_precision_arg(p, "inference")
 
 
-def add_training_args(p: argparse.ArgumentParser, *, epochs: int) -> None:
-    """The flags both trainers take (gan3d train, gan3d train-vae), with one meaning and default each (but
-    ``--epochs``); a trainer adds its own around them."""
-    p.add_argument("--data", required=True, help="voxel set (.npz or .h5) in the documented layout")
-    p.add_argument("--out", required=True, help="run directory (config.json, metrics.jsonl, checkpoints)")
-    p.add_argument("--profile", default="fast32", help="model profile: paper64, fast32, tiny16")
-    p.add_argument("--classes", default=None, help="comma-separated class names to train on (default: all)")
-    p.add_argument("--limit", type=int, default=None, help="use at most N shapes")
-    p.add_argument("--epochs", type=int, default=epochs, help="train until this many epochs are complete")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="batch size per process (profile: paper64 100 as the paper, fast32 64)")
-    p.add_argument("--g-lr", type=float, default=None, help="generator learning rate (profile: the paper's 0.0025)")
-    p.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (profile: the paper's 1e-5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data order and z (train-vae: also of the split)")
-    add_device_args(p)
-    add_precision_arg(p, "autocast")
-    p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
-                   help="keep the default memory format (channels_last_3d is faster on CPU)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    p.add_argument("--checkpoint-minutes", type=float, default=10.0, help="also save latest.pt this often")
-    p.add_argument("--snapshot-every", type=int, default=5, help="keep epoch_NNNN.pt every N epochs")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt if it exists")
+def add_training_args(p: argparse.ArgumentParser, config_class: type[RunConfig]) -> None:
+    """A trainer's flags, made from its run config (gan_core.run_config): one per field that has a flag, in the
+    fields' order, with the field's help, choices and default; then --dry-run."""
+    for f, flag, value_type in config_class.flags():
+        name = flag.name or "--" + f.name.replace("_", "-")
+        default = flag.default(f)
+        kw: dict[str, Any] = {"dest": f.name, "help": flag.help}
+        if default is dataclasses.MISSING:
+            kw["required"] = True
+        elif value_type is bool:  # a switch: on, or off where the field is on by default
+            kw.update(action="store_false" if default else "store_true")
+            if default is None:
+                kw["default"] = None
+        else:
+            kw["default"] = default
+        if value_type is not bool:
+            kw["type"] = flag.type or value_type
+            if flag.choices is not None:
+                kw["choices"] = list(flag.choices)
+        p.add_argument(name, **kw)
+        if flag.off:
+            p.add_argument(flag.off, dest=f.name, action="store_false", help=flag.off_help)
     p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
 
 
 def training_config(config_class: type[T], args: argparse.Namespace) -> T:
-    """A trainer's config dataclass from the parsed flags that name its fields (--classes split on commas)."""
+    """A trainer's run config from the parsed flags that name its fields."""
     fields = {f.name for f in dataclasses.fields(config_class)}  # type: ignore[arg-type]
-    kw = {k: v for k, v in vars(args).items() if k in fields}
-    kw["classes"] = class_list(args.classes)
-    return config_class(**kw)
+    return config_class(**{k: v for k, v in vars(args).items() if k in fields})
 
 
 def print_dry_run(cfg, **extra) -> None:  # type: ignore[no-untyped-def]
