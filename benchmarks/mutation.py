@@ -11,6 +11,9 @@ the tests of the module's files that call the function (mutmut's own coverage ma
     scripts/mutation.sh --modules latent mesh    # some modules
     scripts/mutation.sh --tests-ref 6c3580d      # the same source against older tests
     scripts/mutation.sh --json out.json          # the counts and the surviving mutants' names, for a report
+    scripts/mutation.sh --tests-ref REF --json before.json --planted          # the before column
+    scripts/mutation.sh --tests-ref REF --new-tests-from HEAD --rerun-survivors before.json --json after.json
+    scripts/mutation.sh --recheck before.json --new-tests-from HEAD --work W  # after, cheaply, in before's copies
 
 Statuses: killed (a test failed), survived (all passed), timeout (counted as killed: the mutant made a test run
 far past its usual time, e.g. an endless loop), no tests (no selected test calls the function).
