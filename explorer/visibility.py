@@ -50,13 +50,14 @@ class Visibility(QObject):
         self.widget = widget
         self._on_due = on_due
         self.stale = stale
-        self._docks: list[QDockWidget] = []
+        self._docks: list[QDockWidget] = []  # around the widget (found again at each Show and re-parenting)
+        self._listening: list[QDockWidget] = []
         widget.installEventFilter(self)
         self._follow_docks()
 
     def shown(self) -> bool:
         """Whether the widget is on screen now (:func:`on_screen`)."""
-        return on_screen(self.widget, self._follow_docks())
+        return on_screen(self.widget, self._docks)
 
     def due(self) -> bool:
         """True if the work can run now (the widget is on screen); False marks it stale until then."""
@@ -79,15 +80,15 @@ class Visibility(QObject):
                 self.check()
         return False
 
-    def _follow_docks(self) -> list[QDockWidget]:
-        """Listen to the docks around the widget (it gets no Show event when its dock's tab is chosen); returns
-        them. Looked up each time: a panel is put in its dock after it was made."""
-        docks = docks_around(self.widget)
-        for dock in docks:
-            if dock not in self._docks:
-                self._docks.append(dock)
+    def _follow_docks(self) -> None:
+        """Find the docks around the widget and listen to them (it gets no Show event when its dock's tab is
+        chosen). Not on every call: walking up the parents made PyQt wrap each one, ~0.7 ms a call on a loaded
+        2-core machine, against ~0.1 us for isVisible(); a widget moved to another dock is hidden and shown."""
+        self._docks = docks_around(self.widget)
+        for dock in self._docks:
+            if dock not in self._listening:
+                self._listening.append(dock)
                 dock.visibilityChanged.connect(self._dock_changed)
-        return docks
 
     def _dock_changed(self, visible: bool) -> None:
         if visible:
