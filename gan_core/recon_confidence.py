@@ -106,8 +106,8 @@ def encode_with_features(encoder: "torch.nn.Module", images: np.ndarray, *, bloc
                          device: Any = None, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means (N, z_dim) and pooled activations (N, F) of pictures (N, 3, S, S), in one pass.
 
-    The activations after the ReLU of each conv block in ``blocks`` (of the residual encoder: each stage's
-    output), averaged over the picture and their standard deviation over it, per channel. The means equal :func:`gan_core.image_input.encode_images`'s.
+    The activations after the ReLU of each conv block in ``blocks`` (of the residual encoder: each stage's output), averaged over the picture and their
+    standard deviation over it, per channel. The means equal :func:`gan_core.image_input.encode_images`'s.
     """
     import torch
 

@@ -46,6 +46,13 @@ log = logging.getLogger(__name__)
 __all__ = ["VaeTrainConfig", "VaeTrainer", "generator_logits", "holdout_split", "recon_bce", "recon_loss", "spread"]
 
 
+def images_to_tensor(images_u8: np.ndarray, device: torch.device | str,
+                     memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """Pictures (B, S, S, 3) uint8 as the encoder takes them: (B, 3, S, S) float in [0, 1] on ``device``."""
+    y = torch.from_numpy(images_u8).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    return y.contiguous(memory_format=torch.channels_last) if memory_format == torch.channels_last else y
+
+
 class VaeTrainer(EpochTrainer):
     """One 3D-VAE-GAN run. ``run()`` trains to ``config.epochs``; ``on_step`` observes each step."""
 
@@ -206,8 +213,7 @@ class VaeTrainer(EpochTrainer):
         return torch.channels_last if self.cfg.channels_last and resnet else torch.contiguous_format
 
     def _images(self, images_u8: np.ndarray) -> torch.Tensor:
-        y = torch.from_numpy(images_u8).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, S, S)
-        return y.contiguous(memory_format=torch.channels_last) if self._image_format == torch.channels_last else y
+        return images_to_tensor(images_u8, self.device, self._image_format)
 
     def _augmented(self, y: torch.Tensor) -> torch.Tensor:
         """--image-augment: each image changed anew (draws depend on (seed, step) only, so a resume matches)."""

@@ -6,7 +6,6 @@ the encoder."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -140,9 +139,9 @@ def test_photo_renders_differ_from_clean_ones_as_promised(monkeypatch):
         assert border.std(axis=0).max() > 3  # the background is not uniform
     assert min(fills) >= photo.FILL_RANGE[0] - 1.0 / S and max(fills) <= 1.0
     # images reach the encoder as (3, S, S) float in [0, 1], as clean ones do
-    from gan_core.vae_train import VaeTrainer
+    from gan_core.vae_train import images_to_tensor
 
-    x = VaeTrainer._images(SimpleNamespace(device="cpu"), images)
+    x = images_to_tensor(images, "cpu")
     assert tuple(x.shape) == (6, 3, S, S) and str(x.dtype) == "torch.float32"
     assert 0 <= float(x.min()) and float(x.max()) <= 1
 
