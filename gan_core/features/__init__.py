@@ -1,15 +1,6 @@
 """The FeatureBank: discriminator features of a labelled voxel set, stored for retrieval.
 
-The features are those of :mod:`gan_core.d_features`, both sets (Wu et al. 2016, section 4.2 and 4.4):
-
-* ``"paper"``: the responses of D's last three hidden conv blocks, each max-pooled to 2x2x2 and flattened
-  (channel-major, then x, y, z) and concatenated. At paper64 those blocks are D's 2nd, 3rd and 4th conv
-  layers, 128@16^3, 256@8^3 and 512@4^3, pooled with stride 8, 4 and 2: 8 * (128 + 256 + 512) = 7168 values,
-  the paper's SVM features. The same rule gives 8 * (64 + 128 + 256) = 3584 at fast32 (taps 64@16^3,
-  128@8^3, 256@4^3) and 8 * (16 + 32) = 384 at tiny16 (which has only two hidden blocks).
-* ``"last"``: the last hidden block's full response, flattened: 512 * 4^3 = 32768 values at paper64,
-  256 * 4^3 = 16384 at fast32. The paper uses D's last conv layer for nearest-neighbour retrieval of
-  generated shapes (to show that G does not memorise).
+The features are those of :mod:`gan_core.d_features` (both sets, ``"paper"`` and ``"last"``: see there).
 
 A bank is an HDF5 file (no pickled objects) with both feature sets, labels, class names, the rows of the
 source file and 32^3 bit-packed thumbnails; it records the hash of the discriminator that made it and
