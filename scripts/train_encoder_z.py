@@ -32,10 +32,7 @@ from gan_core.data.render_cache import RenderSet
 from gan_core.image_augment import augment_images
 from gan_core.models import Generator, ImageEncoder, build_encoder
 from gan_core.vae_objective import holdout_split
-
-
-def _images(u8: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(u8).permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+from gan_core.vae_train import images_to_tensor
 
 
 def _iou(prob: np.ndarray, vox: np.ndarray) -> np.ndarray:
@@ -59,7 +56,7 @@ def teacher_targets(teacher: str, clean: RenderSet, rows: np.ndarray, voxels: np
     for v in range(k):
         for i in range(0, n, batch):
             imgs = clean.images(rows[i:i + batch], v)
-            z = E(torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255.0)[0]
+            z = E(images_to_tensor(imgs, "cpu"))[0]
             iou = _iou(G(z).numpy(), voxels[i:i + batch])
             better = iou > best_iou[i:i + batch]
             best_z[i:i + batch][better] = z.numpy()[better]
@@ -137,7 +134,7 @@ def main() -> int:
         ious = []
         for i in range(0, len(hold_pos), 64):
             pos = hold_pos[i:i + 64]
-            mean, _ = E(_images(photo.images(prow[pos], 0)))
+            mean, _ = E(images_to_tensor(photo.images(prow[pos], 0), "cpu", torch.channels_last))
             ious.append(_iou(G(mean).numpy(), voxels[pos]))
         E.train()
         return {"heldout_iou": float(np.concatenate(ious).mean()), "target_heldout_iou": float(t_iou[hold_pos].mean())}
@@ -151,7 +148,8 @@ def main() -> int:
         t0 = time.perf_counter()
         rng = np.random.default_rng([args.seed, step, 0x2E])
         views = rng.integers(0, photo.views, len(pos))
-        y = augment_images(_images(photo.images(prow[pos], views)), torch.Generator().manual_seed(int(rng.integers(2**62))))
+        y = images_to_tensor(photo.images(prow[pos], views), "cpu", torch.channels_last)
+        y = augment_images(y, torch.Generator().manual_seed(int(rng.integers(2**62))))
         mean, _ = E(y.contiguous(memory_format=torch.channels_last))
         loss = (mean - z_all[pos]).pow(2).sum(1).mean()
         opt.zero_grad(set_to_none=True)

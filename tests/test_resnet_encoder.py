@@ -73,16 +73,21 @@ def _save_vae(path, p: Profile):
     return save_checkpoint(path, profile=p, kind="vaegan", models={"generator": Generator(p), "encoder": enc}), enc
 
 
+def _assert_loaded_encoder(path, p, enc, kind) -> None:
+    """The app's loader builds an encoder of exactly ``kind`` that gives the saved encoder's means."""
+    model = load_model(path, device="cpu", precision="fp32")
+    assert type(model.encoder) is kind
+    x = torch.rand(2, 3, p.image_size, p.image_size)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encoder(x)[0], enc.eval()(x)[0])
+
+
 def test_checkpoint_round_trip_keeps_the_resnet_encoder(tmp_path):
     p = get_profile("tiny16").replace(encoder="resnet")
     path, enc = _save_vae(tmp_path / "vae.pt", p)
     ck = load_checkpoint(path)
     assert ck["profile"].encoder == "resnet"
-    model = load_model(path, device="cpu", precision="fp32")
-    assert isinstance(model.encoder, ResNetEncoder)
-    x = torch.rand(2, 3, p.image_size, p.image_size)
-    with torch.no_grad():
-        torch.testing.assert_close(model.encoder(x)[0], enc.eval()(x)[0])
+    _assert_loaded_encoder(path, p, enc, ResNetEncoder)
 
 
 def test_an_old_checkpoint_without_the_field_loads_with_the_papers_encoder(tmp_path):
@@ -94,11 +99,7 @@ def test_an_old_checkpoint_without_the_field_loads_with_the_papers_encoder(tmp_p
     torch.save(raw, path)
     ck = load_checkpoint(path)
     assert ck["profile"].encoder == "paper"
-    model = load_model(path, device="cpu", precision="fp32")
-    assert type(model.encoder) is ImageEncoder
-    x = torch.rand(2, 3, p.image_size, p.image_size)
-    with torch.no_grad():
-        torch.testing.assert_close(model.encoder(x)[0], enc.eval()(x)[0])
+    _assert_loaded_encoder(path, p, enc, ImageEncoder)
 
 
 def test_a_profile_that_names_the_wrong_encoder_is_refused_not_misread(tmp_path):
