@@ -233,6 +233,9 @@ class VaeTrainConfig(RunConfig):
     freeze_generator: bool | None = setting(  # None: True with from_gan, else False
         None, "train only the encoder (default when --from-gan is given)",
         off="--train-generator", off_help="with --from-gan, also train G and D (the full VAE-GAN objective)")
+    encoder_from: str | None = setting(
+        None, "start the encoder from another VAE-GAN checkpoint's (its generator may differ: a per-category "
+              "encoder begins from the all-class one)")
     e_lr: float = setting(2e-4, "encoder learning rate (Adam)")  # the paper gives none for E: Adam as for G and D
     kl_weight: float | None = setting(
         None, "a1 on KL(q(z|y)||p(z)) averaged over z dims and batch (profile: the paper's 5)", profile=True)
@@ -281,6 +284,8 @@ class VaeTrainConfig(RunConfig):
             raise BadInputError(f"--recon-loss must be mse or bce, got {self.recon_loss!r}")
         if self.freeze_generator and not self.from_gan:
             raise BadInputError("--freeze-generator needs --from-gan (a frozen untrained generator cannot learn)")
+        if self.encoder_from and not self.from_gan:
+            raise BadInputError("--encoder-from needs --from-gan (the generator the encoder learns to drive)")
 
 
 __all__ = ["DEVICE_HELP", "FLOAT32_MAX", "Flag", "PRECISIONS", "RunConfig", "TrainConfig", "VaeTrainConfig", "comma_list",

@@ -85,6 +85,8 @@ class VaeTrainer(EpochTrainer):
             self._resume(self.out / "latest.pt")
         elif config.from_gan:
             self._init_from_gan(config.from_gan)
+            if config.encoder_from:
+                self._init_encoder_from(config.encoder_from)
         if config.frozen:
             self.G.requires_grad_(False)
             self.D.requires_grad_(False)
@@ -146,6 +148,19 @@ class VaeTrainer(EpochTrainer):
         if "encoder" in ck and same_encoder:  # fine-tuning a VAE-GAN checkpoint: keep its encoder too
             load_weights(self.E, ck, "encoder")
         log.info("initialised G and D from %s", path)
+
+    def _init_encoder_from(self, path: str) -> None:
+        """Take another run's encoder weights (same encoder architecture and image size; any generator)."""
+        ck = load_checkpoint(path)
+        if "encoder" not in ck:
+            raise BadCheckpointError(f"--encoder-from {path}: has no image encoder")
+        ep: Profile = ck["profile"]
+        if (ep.encoder, ep.image_size, ep.z_dim) != (self.profile.encoder, self.profile.image_size, self.profile.z_dim):
+            raise ProfileMismatchError(f"--encoder-from {path}: a {ep.encoder} encoder of {ep.image_size} px images "
+                                       f"to z({ep.z_dim}); this run needs {self.profile.encoder}, "
+                                       f"{self.profile.image_size} px, z({self.profile.z_dim})")
+        load_weights(self.E, ck, "encoder")
+        log.info("encoder initialised from %s", path)
 
     def _resume(self, path: Path) -> None:
         ck = load_checkpoint(path, map_location="cpu")

@@ -14,7 +14,7 @@ from gan_core.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.config import get_profile
 from gan_core.errors import BadCheckpointError, BadInputError, ProfileMismatchError
 from gan_core.files import file_sha256
-from gan_core.models import Discriminator, Generator, ImageEncoder
+from gan_core.models import Discriminator, Generator, ImageEncoder, build_encoder
 from gan_core.vae_train import VaeTrainer, holdout_split
 from tests.cli_run import run_cli
 from tests.core_data import boxes_npz, fake_renders, vae_config, vae_data
@@ -139,6 +139,31 @@ def test_generators_gradient_is_the_objectives(data, tmp_path, update_d):
     for net, wants in ((tr.G, want_g), (tr.E, want_e)):
         for (name, p), want in zip(net.named_parameters(), wants):
             torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()), msg=name)
+
+
+def test_encoder_from_takes_another_runs_encoder_in_front_of_a_new_generator(data, tmp_path):
+    """A per-category encoder starts from the all-class one: E's weights come from --encoder-from, G's from
+    --from-gan; an encoder of another size or a GAN checkpoint without one is refused."""
+    p = get_profile("tiny16")
+    torch.manual_seed(5)
+    donor_e = ImageEncoder(p)
+    donor = save_checkpoint(tmp_path / "donor.pt", profile=p, kind="vaegan",
+                            models={"generator": Generator(p), "encoder": donor_e})
+    gan = _gan(tmp_path)
+    tr = VaeTrainer(_cfg(data, tmp_path / "run", from_gan=str(gan), encoder_from=str(donor)))
+    for k, v in tr.E.state_dict().items():
+        assert torch.equal(v, donor_e.state_dict()[k]), k
+    for k, v in tr.G.state_dict().items():  # the generator is --from-gan's, not the donor's
+        assert torch.equal(v, load_checkpoint(gan)["generator"][k]), k
+    with pytest.raises(BadCheckpointError, match="has no image encoder"):
+        VaeTrainer(_cfg(data, tmp_path / "r2", from_gan=str(gan), encoder_from=str(gan)))
+    res = p.replace(encoder="resnet")
+    other = save_checkpoint(tmp_path / "other.pt", profile=res, kind="vaegan",
+                            models={"generator": Generator(res), "encoder": build_encoder(res)})
+    with pytest.raises(ProfileMismatchError, match="a resnet encoder"):
+        VaeTrainer(_cfg(data, tmp_path / "r3", from_gan=str(gan), encoder_from=str(other)))
+    with pytest.raises(BadInputError, match="--encoder-from needs --from-gan"):
+        VaeTrainer(_cfg(data, tmp_path / "r4", encoder_from=str(donor)))
 
 
 def test_from_gan_refuses_other_architecture_and_prior(data, tmp_path):

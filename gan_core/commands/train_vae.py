@@ -26,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     existing_file(args.data, "--data")
     if args.from_gan:
         existing_file(args.from_gan, "--from-gan")
+    if args.encoder_from:
+        existing_file(args.encoder_from, "--encoder-from")
     cfg = to_config(args)
     cfg.validate()
     if args.dry_run:
