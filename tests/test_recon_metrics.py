@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import torch
+
+from gan_core.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.errors import BadFileError, BadInputError
+from gan_core.models import Generator, ImageEncoder
 from gan_core.recon_metrics import (
     PAPER_TABLE2,
     best_quarter_turn_ap,
@@ -189,6 +193,48 @@ def test_evaluate_recon_ikea_cli(tmp_path, capsys):
     # without --data: the model's column and the paper's, and a line saying how to get the baselines
     rc, out, _ = run_cli(capsys, "evaluate-recon", "--ikea", root, "--checkpoint", ck, "--device", "cpu")
     assert rc == 0 and "mean shape" not in out.splitlines()[2] and "pass --data" in out
+
+
+def test_per_class_models_take_their_class_photos(tmp_path, capsys):
+    """--per-class chair=B: chair photos are B's reconstructions (class told), the others the default model's."""
+    a = load_model(_vaegan_checkpoint(tmp_path / "a.pt"), device="cpu", precision="fp32")
+    ck = load_checkpoint(tmp_path / "a.pt")
+    p = ck["profile"]
+    torch.manual_seed(123)
+    models = {"generator": Generator(p), "encoder": ImageEncoder(p)}  # other weights: other shapes
+    with torch.no_grad():
+        models["generator"].net[-2].bias.fill_(0.5)
+    save_checkpoint(tmp_path / "b.pt", profile=p, kind="vaegan", models=models)
+    b = load_model(tmp_path / "b.pt", device="cpu", precision="fp32")
+    ikea = load_ikea(_fake_ikea(tmp_path / "ikea"))
+    only_a = evaluate_ikea(a, ikea)
+    only_b = evaluate_ikea(b, ikea)
+    assert only_a["model"]["ap"] != only_b["model"]["ap"]  # the two models differ on these photos
+    mixed = evaluate_ikea(a, ikea, class_models={"chair": b})
+    chair = ikea.classes == "chair"
+    want = [only_b["model"]["ap"][i] if chair[i] else only_a["model"]["ap"][i] for i in range(len(ikea))]
+    assert mixed["model"]["ap"] == pytest.approx(want)
+    assert mixed["class_models"] == {"chair": b.name}
+    want_conf = [only_b["confidence"]["score"][i] if chair[i] else only_a["confidence"]["score"][i]
+                 for i in range(len(ikea))]
+    assert mixed["confidence"]["score"] == pytest.approx(want_conf)
+    root = tmp_path / "ikea"
+    rc, out, err = run_cli(capsys, "evaluate-recon", "--ikea", root, "--checkpoint", tmp_path / "a.pt",
+                           "--per-class", f"chair={tmp_path / 'b.pt'}", "--json", "--device", "cpu",
+                           "--precision", "fp32")
+    assert rc == 0, err
+    assert json.loads(out)["model"]["ap"] == pytest.approx(mixed["model"]["ap"], abs=1e-6)
+    for argv, line in [
+        (["--per-class", "chair"], "BadInputError: --per-class takes CLASS=CHECKPOINT, got 'chair'"),
+        (["--per-class", f"bed={tmp_path / 'b.pt'}"],
+         f"BadInputError: --per-class bed={tmp_path / 'b.pt'}: {root} has no photos of 'bed' (it has chair, sofa, "
+         "table)"),
+    ]:
+        rc, out, err = run_cli(capsys, "evaluate-recon", "--ikea", root, "--checkpoint", tmp_path / "a.pt", *argv)
+        assert rc == 1 and err.strip() == line and out == ""
+    rc, _, err = run_cli(capsys, "evaluate-recon", "--checkpoint", tmp_path / "a.pt", "--per-class",
+                         f"chair={tmp_path / 'b.pt'}")
+    assert rc == 1 and "--per-class needs --ikea" in err
 
 
 def test_evaluate_recon_ikea_errors_are_one_line(tmp_path, capsys):

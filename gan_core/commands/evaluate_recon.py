@@ -38,6 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the paper's IKEA protocol on DIR (images/*.jpg and truth.npz, laid out like "
                         "../shared/data/ikea_dev): AP at 20^3 per class and over classes, beside the paper's "
                         "Table 2 and the mean-shape and class-mean-shape baselines (these need --data)")
+    p.add_argument("--per-class", action="append", default=[], metavar="CLASS=CKPT",
+                   help="with --ikea: reconstruct the photos of CLASS with their own model (a checkpoint or a "
+                        "bundled model's name), the class being told, as the paper's separately trained "
+                        "models; repeat for more classes; --checkpoint takes the other photos")
     p.add_argument("--renders", default=None,
                    help="evaluation render cache (.h5): used if it exists, else written there (default: render "
                         "in memory)")
@@ -87,6 +91,8 @@ def _select(ckpt: dict, data_path: Path, n_max: int, min_voxels: int):
 def run(args: argparse.Namespace) -> int:
     if args.ikea:
         return _run_ikea(args)
+    if args.per_class:
+        raise BadInputError("--per-class needs --ikea DIR (per-class models are compared on real photos)")
     if not args.checkpoint or not args.data:
         raise BadInputError("--checkpoint and --data are needed (or --ikea DIR for the paper's IKEA protocol)")
     existing_file(args.checkpoint, "--checkpoint")
@@ -197,19 +203,33 @@ def _run_ikea(args: argparse.Namespace) -> int:
     if model.encoder is None:
         raise Gan3dError(f"--checkpoint {model.name}: has no image encoder (a 3D-GAN checkpoint?); "
                          "train one with `gan3d train-vae`")
+    class_models = {}
+    for item in args.per_class:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise BadInputError(f"--per-class takes CLASS=CHECKPOINT, got {item!r}")
+        if name.strip() not in set(ikea.classes.tolist()):
+            raise BadInputError(f"--per-class {item}: {args.ikea} has no photos of {name.strip()!r} "
+                                f"(it has {', '.join(sorted(set(ikea.classes.tolist())))})")
+        m = load_model(_checkpoint_path(path.strip()), device=args.device, precision=args.precision)
+        if m.encoder is None:
+            raise Gan3dError(f"--per-class {item}: {m.name} has no image encoder; train one with `gan3d train-vae`")
+        class_models[name.strip()] = m
     train_voxels = class_voxels = None
     baseline_source = None
     if args.data:
         train_voxels, class_voxels, baseline_source = _training_shapes(Path(args.data), model)
     res = evaluate_ikea(model, ikea, train_voxels=train_voxels, class_voxels=class_voxels, level=args.level,
-                        progress=lambda it: progress(it, desc="reconstructing", unit="batch"))
+                        progress=lambda it: progress(it, desc="reconstructing", unit="batch"),
+                        class_models=class_models)
     res.update(ikea=str(args.ikea), checkpoint=str(model.checkpoint_path), model_name=model.name,
                baseline_data=str(args.data) if args.data else None, baseline_shapes=baseline_source)
     if args.json:
         print(json.dumps(res))
         return 0
     counts = ", ".join(f"{c} {m['n']}" for c, m in res["model"]["per_class"].items())
-    print(f"IKEA protocol on {args.ikea}: {res['n_images']} photos ({counts}); model {model.name}")
+    told = "".join(f"; {c} photos by {n} (class told)" for c, n in res["class_models"].items())
+    print(f"IKEA protocol on {args.ikea}: {res['n_images']} photos ({counts}); model {model.name}{told}")
     print(f"AP at {ikea.voxels.shape[1]}^3, best of 4 quarter turns about the up axis; prediction cropped to its "
           f"voxels above {res['frame_level']:g}, longest side scaled to {ikea.voxels.shape[1]} cells, centred")
     base = res["baselines"]
