@@ -58,6 +58,7 @@ class ShapeView(QFrame):
     """A captioned view of one shape. Subclasses draw; this frame shows a caption and a status line."""
 
     cameraMoved = pyqtSignal()
+    uses_camera = False  # whether set_shared_camera does anything (a VtkView)
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -167,6 +168,8 @@ class VtkView(ShapeView):
     Its interactor (a native window with an OpenGL context: about 0.1 s each on a 2-core machine) is made when
     the view is first shown, or when :attr:`plotter` is first asked for: a view in a tab nobody has opened costs
     nothing at launch. Until then a shape given to it waits and is drawn when the interactor exists."""
+
+    uses_camera = True
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(title, parent)
@@ -324,17 +327,24 @@ class CameraLink:
     """Shares one camera between views while linked and re-renders the others when one is moved."""
 
     def __init__(self) -> None:
-        import pyvista as pv
-
-        self.camera = pv.Camera()
-        place_camera(self.camera)
+        self._camera: Any = None  # made on first use (camera): views without VTK need no pyvista.plotting
         self.views: list[ShapeView] = []
         self.linked = False
+
+    @property
+    def camera(self) -> Any:
+        """The shared pyvista Camera."""
+        if self._camera is None:
+            import pyvista as pv
+
+            self._camera = pv.Camera()
+            place_camera(self._camera)
+        return self._camera
 
     def add(self, view: ShapeView) -> None:
         self.views.append(view)
         view.cameraMoved.connect(lambda v=view: self._moved(v))
-        if self.linked:
+        if self.linked and view.uses_camera:
             view.set_shared_camera(self.camera)
 
     def remove(self, view: ShapeView) -> None:
@@ -344,7 +354,8 @@ class CameraLink:
     def set_linked(self, linked: bool) -> None:
         self.linked = linked
         for v in self.views:
-            v.set_shared_camera(self.camera if linked else None)
+            if v.uses_camera:  # (set_shared_camera of a view without VTK does nothing)
+                v.set_shared_camera(self.camera if linked else None)
 
     def _moved(self, view: ShapeView) -> None:
         if self.linked:
