@@ -188,3 +188,13 @@ def hbox(*widgets: Any, margins: int = 0, spacing: int = 6) -> QHBoxLayout:
         else:
             lay.addLayout(w)
     return lay
+
+
+def pyqtgraph() -> Any:
+    """The pyqtgraph module with the app's plot style, imported when a plot is first made: the plots (the latent
+    map, the training curves) sit in a hidden dock and a hidden tab, and importing pyqtgraph delayed the first
+    shape at launch (test_startup.py checks that it is not imported before)."""
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    return pg

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, Qt, pyqtSignal
 from PyQt6.QtWidgets import QCheckBox, QLabel, QPushButton, QSizePolicy, QWidget
 
@@ -19,7 +18,7 @@ from explorer.panels.bank_picker import project_bank_shape
 from explorer.panels.lazy import LazyPanel
 from explorer.state import PATH_FIELDS
 from explorer.thumbs import voxel_pixmap
-from explorer.widgets import describe, hbox, vbox
+from explorer.widgets import describe, hbox, pyqtgraph, vbox
 
 PATH_STEPS = 6  # map points per path segment (keyframes fall on every 6th)
 PICK_PX = 8  # how near (pixels) the pointer must be to pick a point
@@ -49,21 +48,15 @@ class MapPanel(LazyPanel):
         self.ctx = ctx
         self.lmap: Any = None
         self.map_params: dict[str, Any] = {}  # MapParams fields (defaults: 500 samples, PCA 50, perplexity 30)
-        self.plot = describe(pg.PlotWidget(background="w"), "Latent map",
-                             "Training shapes (dots) and generated samples (rings) by their D features, coloured "
-                             "by class; the star is the current shape, the line the path. Click a point to load it")
-        self.plot.hideAxis("left")
-        self.plot.hideAxis("bottom")
-        self.plot.setAspectLocked(True)
-        self.plot.setMenuEnabled(False)
+        self.plot: Any = None  # the pyqtgraph plot and its marks: made when the panel is first on screen (_make_plot)
+        self.path_item: Any = None
+        self.current_item: Any = None
+        self._plot_slot = QWidget()  # where the plot goes
         self.legend = QLabel("")  # under the plot: a legend inside it covered points
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setAccessibleName("Map legend")
         self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        self.path_item = pg.PlotDataItem(pen=pg.mkPen("#222", width=2), symbol="o", symbolSize=9,
-                                         symbolBrush="#fff", symbolPen=pg.mkPen("#222"))
-        self.current_item = pg.ScatterPlotItem(symbol="star", size=22, brush=pg.mkBrush("#111"), pen=pg.mkPen("w"))
         self._class_items: list[Any] = []
         self.samples = describe(QCheckBox("Generated samples"), "Show generated samples",
                                 "Show the generated samples (rings) beside the training shapes")
@@ -85,13 +78,12 @@ class MapPanel(LazyPanel):
         self.preview.setAccessibleName("Hovered shape")
         self.preview_text = QLabel("Hover a point to see its shape")
         self.preview_text.setWordWrap(True)
-        layout = vbox(self.status, hbox(self.build, self.samples, 1, self.enlarge), self.plot, self.legend,
+        layout = vbox(self.status, hbox(self.build, self.samples, 1, self.enlarge), self._plot_slot, self.legend,
                       hbox(self.preview, self.preview_text, margins=2), margins=4)
         layout.setStretch(2, 1)  # the plot takes the height
         self.setLayout(layout)
+        self._box = layout
         self.hovered: int | None = None
-        self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
-        self.plot.scene().sigMouseClicked.connect(self._mouse_clicked)
         st = ctx.state
         self.current = ShapeChannel(ctx, "map-current", self, st.current_z, PATH_FIELDS, display="none",
                                     link_camera=False, job_of=self._job)
@@ -101,6 +93,26 @@ class MapPanel(LazyPanel):
         st.modelChanged.connect(lambda _m: self.reload())
         self.reload()
 
+    def _make_plot(self) -> None:
+        """The plot, its current-shape star and path line, in place of the empty slot (once)."""
+        if self.plot is not None:
+            return
+        pg = pyqtgraph()  # here, not at the top: the map is a hidden dock, and importing pyqtgraph slowed the launch
+        self.plot = describe(pg.PlotWidget(background="w"), "Latent map",
+                             "Training shapes (dots) and generated samples (rings) by their D features, coloured "
+                             "by class; the star is the current shape, the line the path. Click a point to load it")
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setAspectLocked(True)
+        self.plot.setMenuEnabled(False)
+        self.path_item = pg.PlotDataItem(pen=pg.mkPen("#222", width=2), symbol="o", symbolSize=9,
+                                         symbolBrush="#fff", symbolPen=pg.mkPen("#222"))
+        self.current_item = pg.ScatterPlotItem(symbol="star", size=22, brush=pg.mkBrush("#111"), pen=pg.mkPen("w"))
+        self._box.replaceWidget(self._plot_slot, self.plot)
+        self._plot_slot.deleteLater()
+        self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.plot.scene().sigMouseClicked.connect(self._mouse_clicked)
+
     # -- the map -------------------------------------------------------------------------------------------
     def reload(self) -> None:
         """Forget the map; open the cached one for the state's model and bank, if there is one (once shown:
@@ -108,6 +120,7 @@ class MapPanel(LazyPanel):
         self._clear()
         if not self.due():
             return
+        self._make_plot()
         st = self.ctx.state
         if st.bank is None or st.model is None:
             self._set_status("Open a feature bank (File > Open feature bank) to map its training shapes.")
@@ -145,6 +158,8 @@ class MapPanel(LazyPanel):
 
     def set_map(self, lmap: Any) -> None:
         """Draw ``lmap``: one scatter per class for the bank (dots) and the samples (rings)."""
+        pg = pyqtgraph()  # (see _make_plot)
+        self._make_plot()
         self._clear()
         self.lmap = lmap
         colours = lmap.colours()
@@ -169,6 +184,8 @@ class MapPanel(LazyPanel):
 
     def _clear(self) -> None:
         self.lmap = None
+        if self.plot is None:  # never shown: nothing drawn
+            return
         for item in self._class_items:
             self.plot.removeItem(item)
         self._class_items = []

@@ -8,8 +8,9 @@ import logging
 import sys
 from collections import deque
 from pathlib import Path
+from typing import Any
+
 import numpy as np
-import pyqtgraph as pg
 from PyQt6.QtCore import QProcess, QProcessEnvironment, QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
     QComboBox, QFileDialog, QFormLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
@@ -19,7 +20,7 @@ from PyQt6.QtCore import Qt
 
 from explorer.context import AppContext
 from explorer.metrics import Curves, MetricsTail
-from explorer.widgets import Thumb, describe, hbox, vbox
+from explorer.widgets import Thumb, describe, hbox, pyqtgraph, vbox
 
 log = logging.getLogger(__name__)
 PROFILES = ("fast32", "tiny16", "paper64")  # gan_core.config.PROFILES (the explorer may not import config)
@@ -118,7 +119,17 @@ class TrainingPanel(QWidget):
         self.left.setMaximumWidth(460)
 
     def _build_plots(self) -> None:
-        pg.setConfigOptions(antialias=True, background="w", foreground="k")
+        self.plots: Any = None  # made when the tab is first shown or has curves to draw (_make_plots)
+        self._plots_slot = QWidget()
+        self._box = hbox(self.left, self._plots_slot, margins=6)
+        self.setLayout(self._box)
+
+    def _make_plots(self) -> None:
+        """The curves, in place of the empty slot (once): a hidden tab at launch, and pyqtgraph's import slowed
+        the first shape (explorer.widgets.pyqtgraph)."""
+        if self.plots is not None:
+            return
+        pg = pyqtgraph()
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setAccessibleName("Training curves")
         self.plots.setToolTip("Losses, discriminator accuracy and update rate, from metrics.jsonl")
@@ -136,7 +147,22 @@ class TrainingPanel(QWidget):
         for p in (p1, p2):
             p.showGrid(x=True, y=True, alpha=0.2)
             p.setLabel("bottom", "step")
-        self.setLayout(hbox(self.left, self.plots, margins=6))
+        self._box.replaceWidget(self._plots_slot, self.plots)
+        self._plots_slot.deleteLater()
+        self._draw_curves()
+
+    def _draw_curves(self) -> None:
+        if self.plots is None:
+            return  # drawn when the plots are made
+        c = self.curves
+        self.g_curve.setData(c.step, c.g_loss)
+        self.d_curve.setData(c.step, c.d_loss)
+        self.acc_curve.setData(c.step, c.d_acc)
+        self.rate_curve.setData(c.step, c.d_rate)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._make_plots()
 
     # -- process -------------------------------------------------------------------------------------------
     @property
@@ -256,11 +282,9 @@ class TrainingPanel(QWidget):
             self.curves = Curves()
         if records:
             self.curves.add(records)
+            self._make_plots()  # (a run watched from a hidden tab)
+            self._draw_curves()
             c = self.curves
-            self.g_curve.setData(c.step, c.g_loss)
-            self.d_curve.setData(c.step, c.d_loss)
-            self.acc_curve.setData(c.step, c.d_acc)
-            self.rate_curve.setData(c.step, c.d_rate)
             if self.running:
                 self.status.setText(f"Running \u00b7 {c.summary()}")
             else:
