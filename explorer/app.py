@@ -213,6 +213,9 @@ class AfterFirstShape:
         from PyQt6.QtCore import QTimer
 
         self.window, self.fn, self.deadline = window, fn, time.perf_counter() + limit_s
+        # the views found once: findChildren walks ~760 widgets (12 ms on a busy 2-core machine), and doing it on
+        # every 50 ms poll took that time from making the first shape
+        self.views = window.views()
         self.pending = True
         self.timer = QTimer()
         self.timer.setInterval(50)
@@ -220,7 +223,7 @@ class AfterFirstShape:
         self.timer.start()
 
     def _check(self) -> None:
-        visible = [v for v in self.window.views() if v.isVisible()]
+        visible = [v for v in self.views if v.isVisible()]
         if visible and not any(v.shown_count for v in visible) and time.perf_counter() < self.deadline:
             return
         self.timer.stop()
@@ -236,6 +239,7 @@ class ScreenshotTask:
         from PyQt6.QtCore import QTimer
 
         self.app, self.window, self.path, self.deferred = app, window, path, deferred
+        self.views = window.views()  # once (see AfterFirstShape): the 3D views are made with the window
         self.first_shape_s: float | None = None
         self.timer = QTimer()
         self.timer.setInterval(50)
@@ -245,7 +249,7 @@ class ScreenshotTask:
             QTimer.singleShot(int(quit_after * 1000), self._timeout)
 
     def ready(self) -> bool:
-        views = [v for v in self.window.views() if v.isVisible()]
+        views = [v for v in self.views if v.isVisible()]
         if self.window.ctx.busy or (self.deferred and self.deferred.pending):
             return False
         if not views:  # a workspace without 3D views (training): ready once the first work is done
@@ -253,7 +257,7 @@ class ScreenshotTask:
         return all(v.settled() for v in views)
 
     def _check(self) -> None:
-        if self.first_shape_s is None and any(v.shown_count for v in self.window.views()):
+        if self.first_shape_s is None and any(v.shown_count for v in self.views):
             self.first_shape_s = time.perf_counter() - T_START
             log.warning("first shape on screen %.2f s after launch", self.first_shape_s)
         if self.path and self.ready():
