@@ -87,7 +87,8 @@ def find_model(name: str | None = None, *, need: str | None = None) -> ModelEntr
     candidates = [m for m in models if need is None or m.extra.get(need) or (need == "bank" and m.bank)]
     if not candidates:
         raise Gan3dError(f"no bundled model provides a {need}; pass --checkpoint")
-    return next((m for m in candidates if m.default), candidates[0])
+    # the default, else the one for the most classes: a per-category model never stands in for the all-class one
+    return next((m for m in candidates if m.default), max(candidates, key=lambda m: len(m.classes)))
 
 
 def load_bank(path: str | Path, model: Model | None = None) -> FeatureBank:

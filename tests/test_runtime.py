@@ -249,6 +249,14 @@ def test_a_model_gets_the_encoder_its_registry_entry_names_else_the_default_enco
     assert load_encoder_model("gone", device="cpu") is None
     reg.write_text(json.dumps({"models": [{"name": "all", "checkpoint": ckpt.name}]}))
     assert bundled_encoder_name("all") is None and load_encoder_model(device="cpu") is None
+    # per-category models with encoders of their own, listed first: the default encoder is still the all-class one
+    reg.write_text(json.dumps({"default": "all", "models": [
+        {"name": "all", "checkpoint": ckpt.name, "classes": ["chair", "sofa", "table"]},
+        {"name": "table", "checkpoint": ckpt.name, "classes": ["table"], "encoder": True},
+        {"name": "sofa", "checkpoint": ckpt.name, "classes": ["sofa"], "encoder": True},
+        {"name": "all_vae", "checkpoint": ckpt.name, "classes": ["chair", "sofa", "table"], "encoder": True}]}))
+    assert bundled_encoder_name() == bundled_encoder_name("all") == "all_vae"
+    assert bundled_encoder_name("table") == "all_vae"  # has its own encoder: the app uses the model itself
 
 
 @pytest.mark.parametrize("threads, expected", [(1, "CPU (1 thread)"), (2, "CPU (2 threads)")])
