@@ -75,7 +75,10 @@ class Trainer(EpochTrainer):
             ck = load_checkpoint(config.init_from)
             check_same_architecture(ck["profile"], p, f"--init-from {config.init_from}")
             load_weights(self.G, ck, "generator")
-            load_weights(self.D, ck, "discriminator")
+            if "discriminator" in ck:
+                load_weights(self.D, ck, "discriminator")
+            else:  # a packed G-only asset (the per-category models): continue G against a new D
+                log.warning("--init-from %s has no discriminator: D starts from scratch", config.init_from)
             if self.G_ema is not None:
                 self.G_ema.load_state_dict(self.G.state_dict())
 

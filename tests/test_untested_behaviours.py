@@ -39,6 +39,26 @@ def test_init_from_starts_from_the_checkpoints_weights(data, tmp_path, trained):
     assert tr.step == 0 and tr.epoch == 0  # weights only: a new run's counters
 
 
+def test_init_from_a_generator_only_file_continues_g_against_a_new_d(data, tmp_path, trained, capsys, caplog):
+    """The per-category assets hold G only (8-bit): --init-from takes G (and starts its average there) and a
+    freshly initialised D, with a warning, instead of refusing the file."""
+    rc, _, err = run_cli(capsys, "pack", "--checkpoint", trained, "--out", tmp_path / "g.pt", "--parts", "generator",
+                         "--fp32")
+    assert rc == 0, err
+    g_only = load_checkpoint(tmp_path / "g.pt")
+    assert "discriminator" not in g_only
+    fresh = Trainer(_cfg(data, tmp_path / "fresh", seed=9))
+    with caplog.at_level("WARNING"):
+        tr = Trainer(_cfg(data, tmp_path / "ft", init_from=str(tmp_path / "g.pt"), seed=9))
+    assert "has no discriminator: D starts from scratch" in caplog.text
+    for name, value in tr.G.state_dict().items():
+        assert torch.equal(value, g_only["generator"][name]), name
+    for name, value in tr.D.state_dict().items():  # the same seed's untrained D, not the source run's
+        assert torch.equal(value, fresh.D.state_dict()[name]), name
+    tr.run()
+    assert tr.step > 0
+
+
 def test_collapse_warnings_name_what_collapsed(data, tmp_path, caplog):
     tr = Trainer(_cfg(data, tmp_path / "run"))
     with torch.no_grad():  # the output layer's bias at -20: every voxel ~0, an empty preview
