@@ -189,7 +189,8 @@ class TrainConfig(RunConfig):
     d_norm: str | None = setting(None, "D's normalisation: batch (the paper) or spectral (spectral norm, no BatchNorm)",
                                  choices=D_NORMS, profile=True)
     recipe: str = setting("paper", RECIPE_HELP, choices=tuple(RECIPES), cli_default="fast")
-    init_from: str | None = setting(None, "start from another checkpoint's G and D weights")  # fine-tuning
+    init_from: str | None = setting(  # fine-tuning
+        None, "start from another checkpoint's G and D weights (D anew when it has none)")
     n_preview: int = setting(16)  # fixed-z samples written after each epoch
 
     def __post_init__(self) -> None:
