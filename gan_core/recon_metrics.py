@@ -253,7 +253,8 @@ def evaluate_ikea(
     Returns a dict: ``model`` (per_class {name: {ap, n}}, mean, ap and turns per image), ``baselines`` (the
     same for ``mean_shape`` and ``class_mean_shape``), ``confidence`` (what `gan3d reconstruct` would say of
     each photo: scores, warnings, a summary), ``paper`` (Table 2 for the classes present),
-    ``paper_mean_same_classes``, ``paper_full_mean``, ``images`` (file names), ``frame_level``, ``seconds``.
+    ``paper_mean_same_classes``, ``paper_full_mean``, ``images`` (file names), ``frame_level``, ``seconds``,
+    ``class_models`` ({class: model name} of the per-class models used).
     """
     t0 = time.perf_counter()
     size = ikea.voxels.shape[1]
